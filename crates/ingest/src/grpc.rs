@@ -1,0 +1,158 @@
+//! OTLP/gRPC receiver: `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
+//!
+//! The service is written against tonic's server primitives rather than the generated
+//! server so that the request body arrives as bytes: a body that is not valid protobuf is then
+//! answered with `INVALID_ARGUMENT` and a message (the generated codec answers `INTERNAL`), and
+//! admission control sees the body size before decoding.
+
+use std::convert::Infallible;
+use std::marker::PhantomData;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use tonic::body::Body as TonicBody;
+use tonic::codec::{
+    Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder,
+};
+use tonic::codegen::{Body, BoxFuture, Service, StdError, http};
+use tonic::server::{NamedService, UnaryService};
+use tonic::{Request, Response, Status};
+
+use crate::error::Error;
+use crate::pipeline::{Ingestor, Protocol, refused};
+
+const TRACE_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// The OTLP/gRPC trace service, to be added to a `tonic` server.
+#[derive(Clone)]
+pub struct TraceGrpcService {
+    ingestor: Ingestor,
+}
+
+impl TraceGrpcService {
+    pub fn new(ingestor: Ingestor) -> Self {
+        Self { ingestor }
+    }
+}
+
+impl NamedService for TraceGrpcService {
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+}
+
+impl<B> Service<http::Request<B>> for TraceGrpcService
+where
+    B: Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<TonicBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.uri().path() != TRACE_EXPORT_PATH {
+            return Box::pin(async { Ok(Status::unimplemented("unknown method").into_http()) });
+        }
+        let mut accept = EnabledCompressionEncodings::default();
+        accept.enable(CompressionEncoding::Gzip);
+        accept.enable(CompressionEncoding::Zstd);
+        let limit = self.ingestor.limits().max_decompressed_bytes;
+        let method = ExportTraces {
+            ingestor: self.ingestor.clone(),
+        };
+        Box::pin(async move {
+            let mut grpc =
+                tonic::server::Grpc::new(RawCodec::<ExportTraceServiceResponse>::default())
+                    .apply_compression_config(accept, EnabledCompressionEncodings::default())
+                    .apply_max_message_size_config(Some(limit), None);
+            Ok(grpc.unary(method, req).await)
+        })
+    }
+}
+
+struct ExportTraces {
+    ingestor: Ingestor,
+}
+
+impl UnaryService<Bytes> for ExportTraces {
+    type Response = ExportTraceServiceResponse;
+    type Future = BoxFuture<Response<Self::Response>, Status>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let ingestor = self.ingestor.clone();
+        Box::pin(async move {
+            let body = request.into_inner();
+            let _admission = ingestor
+                .admit(body.len(), Protocol::Grpc)
+                .map_err(|e| e.to_grpc_status())?;
+            let decoded = ExportTraceServiceRequest::decode(body).map_err(|e| {
+                refused(
+                    Protocol::Grpc,
+                    Error::InvalidArgument(format!(
+                        "invalid ExportTraceServiceRequest protobuf: {e}"
+                    )),
+                )
+                .to_grpc_status()
+            })?;
+            ingestor
+                .export_traces(decoded, Protocol::Grpc)
+                .await
+                .map(Response::new)
+                .map_err(|e| e.to_grpc_status())
+        })
+    }
+}
+
+/// Encodes responses with prost; hands request bodies over undecoded.
+struct RawCodec<T>(PhantomData<T>);
+
+impl<T> Default for RawCodec<T> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<T: Message + Send + 'static> Codec for RawCodec<T> {
+    type Encode = T;
+    type Decode = Bytes;
+    type Encoder = ProstEncoder<T>;
+    type Decoder = BytesDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        BytesDecoder
+    }
+}
+
+struct ProstEncoder<T>(PhantomData<T>);
+
+impl<T: Message> Encoder for ProstEncoder<T> {
+    type Item = T;
+    type Error = Status;
+
+    fn encode(&mut self, item: T, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(dst)
+            .map_err(|e| Status::internal(format!("encoding the response: {e}")))
+    }
+}
+
+struct BytesDecoder;
+
+impl Decoder for BytesDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}

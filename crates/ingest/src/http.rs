@@ -1,0 +1,152 @@
+//! OTLP/HTTP receiver: `POST /v1/traces` with protobuf or JSON bodies, optionally compressed.
+//!
+//! Answers follow the OTLP/HTTP specification: the export response in the request's encoding,
+//! errors as a `google.rpc.Status` in that encoding, retryable refusals as 503 with
+//! `Retry-After`.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::Bytes;
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+
+use crate::body::{Encoding, decompress};
+use crate::error::{Error, Result, retry_after_secs};
+use crate::otlp_json;
+use crate::pipeline::{Ingestor, Protocol, refused};
+
+/// The OTLP/HTTP routes (`/v1/traces`).
+pub fn router(ingestor: Ingestor) -> Router {
+    Router::new()
+        .route("/v1/traces", post(export_traces))
+        .with_state(ingestor)
+}
+
+async fn export_traces(
+    State(ingestor): State<Ingestor>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let encoding = match Encoding::from_content_type(header(&headers, CONTENT_TYPE)) {
+        Ok(e) => e,
+        Err(e) => return error_response(refused(Protocol::HttpProtobuf, e), Encoding::Json),
+    };
+    let protocol = match encoding {
+        Encoding::Protobuf => Protocol::HttpProtobuf,
+        Encoding::Json => Protocol::HttpJson,
+    };
+    match handle_traces(&ingestor, &headers, body, encoding, protocol).await {
+        Ok(bytes) => (
+            StatusCode::OK,
+            [(
+                CONTENT_TYPE,
+                HeaderValue::from_static(encoding.content_type()),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => error_response(e, encoding),
+    }
+}
+
+async fn handle_traces(
+    ingestor: &Ingestor,
+    headers: &HeaderMap,
+    body: Body,
+    encoding: Encoding,
+    protocol: Protocol,
+) -> Result<Vec<u8>> {
+    ingestor.check_pressure(protocol)?;
+    let limits = ingestor.limits().clone();
+    let wire = read_body(headers, body, limits.max_request_bytes)
+        .await
+        .map_err(|e| refused(protocol, e))?;
+    let _admission = ingestor.admit(wire.len(), protocol)?;
+    let raw = decompress(
+        header(headers, CONTENT_ENCODING),
+        wire,
+        limits.max_decompressed_bytes,
+    )
+    .map_err(|e| refused(protocol, e))?;
+    let request = match encoding {
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(raw).map_err(|e| {
+            Error::InvalidArgument(format!("invalid ExportTraceServiceRequest protobuf: {e}"))
+        }),
+        Encoding::Json => otlp_json::decode_traces(&raw)
+            .map_err(|e| Error::InvalidArgument(format!("invalid OTLP/JSON: {e}"))),
+    }
+    .map_err(|e| refused(protocol, e))?;
+    let response = ingestor.export_traces(request, protocol).await?;
+    Ok(match encoding {
+        Encoding::Protobuf => response.encode_to_vec(),
+        Encoding::Json => otlp_json::encode_trace_response(&response),
+    })
+}
+
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes> {
+    let too_large = || Error::TooLarge(format!("request body exceeds the limit of {limit} bytes"));
+    let declared = header(headers, CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) => Err(Error::InvalidArgument(format!(
+            "reading the request body: {e}"
+        ))),
+    }
+}
+
+fn header(headers: &HeaderMap, name: http::header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `google.rpc.Status`, the body of OTLP/HTTP error responses.
+#[derive(Clone, PartialEq, Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+fn error_response(error: Error, encoding: Encoding) -> Response {
+    let status = error.http_status();
+    if status.is_server_error() && error.retry_after().is_none() {
+        tracing::error!(error = %error, "otlp/http request failed");
+    } else {
+        tracing::debug!(error = %error, status = status.as_u16(), "otlp/http request refused");
+    }
+    let rpc = RpcStatus {
+        code: error.grpc_code() as i32,
+        message: error.to_string(),
+    };
+    let body = match encoding {
+        Encoding::Protobuf => rpc.encode_to_vec(),
+        Encoding::Json => serde_json::json!({ "code": rpc.code, "message": rpc.message })
+            .to_string()
+            .into_bytes(),
+    };
+    let mut response = (
+        status,
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static(encoding.content_type()),
+        )],
+        body,
+    )
+        .into_response();
+    if let Some(delay) = error.retry_after() {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(delay)));
+    }
+    response
+}

@@ -1,0 +1,186 @@
+//! The ingest path shared by every receiver: admission, conversion, durable append.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use meshscope_model::spans;
+use meshscope_storage::Storage;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::convert;
+use crate::error::{Error, Result};
+
+/// Size limits of the receivers.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body on the wire (compressed), in bytes.
+    pub max_request_bytes: usize,
+    /// Largest request body after decompression, in bytes.
+    pub max_decompressed_bytes: usize,
+    /// Decoded request bytes being processed at once; beyond it requests are refused with a
+    /// retryable error instead of queueing in memory.
+    pub max_inflight_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: 16 << 20,
+            max_decompressed_bytes: 64 << 20,
+            max_inflight_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Which receiver a request came through (a metrics label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Grpc,
+    HttpProtobuf,
+    HttpJson,
+}
+
+impl Protocol {
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http_protobuf",
+            Protocol::HttpJson => "http_json",
+        }
+    }
+}
+
+/// How long a client is told to wait when the in-flight limit is reached.
+const INFLIGHT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Admission is counted in KiB so that the semaphore's u32-sized permits cover large limits.
+const PERMIT_UNIT: usize = 1024;
+
+/// Accepts OTLP export requests: validates, converts and makes them durable.
+#[derive(Clone)]
+pub struct Ingestor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    storage: Storage,
+    limits: Limits,
+    inflight: Arc<Semaphore>,
+    inflight_permits: u32,
+}
+
+/// A reservation of in-flight memory, released on drop.
+pub struct Admission {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Ingestor {
+    pub fn new(storage: Storage, limits: Limits) -> Self {
+        let inflight_permits =
+            u32::try_from((limits.max_inflight_bytes / PERMIT_UNIT).max(1)).unwrap_or(u32::MAX);
+        Self {
+            inner: Arc::new(Inner {
+                storage,
+                limits,
+                inflight: Arc::new(Semaphore::new(inflight_permits as usize)),
+                inflight_permits,
+            }),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Refuses early, before a body is read or decoded, when storage is behind.
+    pub fn check_pressure(&self, protocol: Protocol) -> Result<()> {
+        match self.inner.storage.pressure() {
+            Some(retry_after) => Err(refused(
+                protocol,
+                Error::Overloaded {
+                    reason: "ingest is behind: the head or the write-ahead log is full".into(),
+                    retry_after,
+                },
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Reserves in-flight memory for a body of `bytes`; refuses when the server already holds
+    /// as much as it may.
+    pub fn admit(&self, bytes: usize, protocol: Protocol) -> Result<Admission> {
+        let wanted = u32::try_from(bytes.div_ceil(PERMIT_UNIT).max(1))
+            .unwrap_or(u32::MAX)
+            .min(self.inner.inflight_permits);
+        match Arc::clone(&self.inner.inflight).try_acquire_many_owned(wanted) {
+            Ok(permit) => Ok(Admission { _permit: permit }),
+            Err(_) => Err(refused(
+                protocol,
+                Error::Overloaded {
+                    reason: format!(
+                        "too many requests in flight (limit {} bytes)",
+                        self.inner.limits.max_inflight_bytes
+                    ),
+                    retry_after: INFLIGHT_RETRY_AFTER,
+                },
+            )),
+        }
+    }
+
+    /// Validates, converts and durably stores the spans of `request`. Returns once the
+    /// accepted spans are in the write-ahead log.
+    pub async fn export_traces(
+        &self,
+        request: ExportTraceServiceRequest,
+        protocol: Protocol,
+    ) -> Result<ExportTraceServiceResponse> {
+        self.check_pressure(protocol)?;
+        let started = std::time::Instant::now();
+        let converted = convert::traces_to_batch(&request, now_ns())?;
+        drop(request);
+        let label = protocol.label();
+        let total = (converted.accepted + converted.rejected) as u64;
+        metrics::counter!("meshscope_spans_received_total", "protocol" => label).increment(total);
+        if converted.accepted > 0 {
+            self.inner
+                .storage
+                .append(spans::TABLE, converted.batch)
+                .await
+                .map_err(|e| refused(protocol, Error::from(e)))?;
+        }
+        metrics::counter!("meshscope_spans_accepted_total", "protocol" => label)
+            .increment(converted.accepted as u64);
+        metrics::histogram!("meshscope_ingest_request_seconds", "protocol" => label)
+            .record(started.elapsed().as_secs_f64());
+        let partial_success = (converted.rejected > 0).then(|| {
+            metrics::counter!("meshscope_spans_rejected_total", "protocol" => label, "reason" => "invalid")
+                .increment(converted.rejected as u64);
+            tracing::debug!(protocol = label, rejected = converted.rejected, message = %converted.message, "spans rejected");
+            ExportTracePartialSuccess {
+                rejected_spans: converted.rejected as i64,
+                error_message: converted.message,
+            }
+        });
+        Ok(ExportTraceServiceResponse { partial_success })
+    }
+}
+
+/// Counts a refused request and passes the error on.
+pub(crate) fn refused(protocol: Protocol, error: Error) -> Error {
+    metrics::counter!(
+        "meshscope_requests_refused_total",
+        "protocol" => protocol.label(),
+        "reason" => error.reason()
+    )
+    .increment(1);
+    error
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,351 @@
+//! Configuration: a TOML file, `MESHSCOPE_*` environment variables and flags, all optional.
+//!
+//! Precedence is flag > environment > file > default. The command line and environment are
+//! parsed by clap ([`ServeArgs`]); the file into [`FileConfig`] (unknown keys are errors);
+//! [`Config::resolve`] merges and validates them into the typed [`Config`] the server runs with.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use meshscope_ingest::Limits;
+use meshscope_storage::{StorageConfig, SyncPolicy};
+use serde::Deserialize;
+
+/// Flags of `meshscope serve` (each also read from its environment variable).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "MESHSCOPE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// OTLP/gRPC listen address (port 0 picks a free port).
+    #[arg(long, env = "MESHSCOPE_OTLP_GRPC_ADDR", value_name = "ADDR")]
+    pub otlp_grpc_addr: Option<SocketAddr>,
+    /// OTLP/HTTP listen address.
+    #[arg(long, env = "MESHSCOPE_OTLP_HTTP_ADDR", value_name = "ADDR")]
+    pub otlp_http_addr: Option<SocketAddr>,
+    /// Query API, UI and /metrics listen address.
+    #[arg(long, env = "MESHSCOPE_HTTP_ADDR", value_name = "ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// Where the WAL and Parquet partitions live.
+    #[arg(long, env = "MESHSCOPE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// WAL fsync policy: `always` (default), `never`, or an interval such as `100ms`.
+    #[arg(long, env = "MESHSCOPE_WAL_SYNC", value_name = "POLICY")]
+    pub wal_sync: Option<String>,
+    /// Flush the in-memory head to Parquet once its oldest row is this old (e.g. `5m`).
+    #[arg(long, env = "MESHSCOPE_FLUSH_MAX_AGE", value_name = "DURATION")]
+    pub flush_max_age: Option<String>,
+    /// Flush the head to Parquet once it holds this many bytes.
+    #[arg(long, env = "MESHSCOPE_FLUSH_MAX_BYTES", value_name = "BYTES")]
+    pub flush_max_bytes: Option<usize>,
+    /// Refuse new data (retryable) while the head holds more than this many bytes.
+    #[arg(long, env = "MESHSCOPE_HEAD_LIMIT_BYTES", value_name = "BYTES")]
+    pub head_limit_bytes: Option<usize>,
+    /// Largest OTLP request body on the wire, in bytes.
+    #[arg(long, env = "MESHSCOPE_MAX_REQUEST_BYTES", value_name = "BYTES")]
+    pub max_request_bytes: Option<usize>,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `meshscope=debug`.
+    #[arg(long, env = "MESHSCOPE_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+/// The TOML file; every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub ingest: IngestSection,
+    #[serde(default)]
+    pub storage: StorageSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub otlp_grpc_addr: Option<SocketAddr>,
+    pub otlp_http_addr: Option<SocketAddr>,
+    pub http_addr: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSection {
+    pub max_request_bytes: Option<usize>,
+    pub max_decompressed_bytes: Option<usize>,
+    pub max_inflight_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    pub wal_sync: Option<String>,
+    pub wal_segment_bytes: Option<u64>,
+    pub flush_max_bytes: Option<usize>,
+    pub flush_max_age: Option<String>,
+    pub head_limit_bytes: Option<usize>,
+    pub wal_queue_limit_bytes: Option<usize>,
+    pub row_group_rows: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    pub filter: Option<String>,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub otlp_grpc_addr: SocketAddr,
+    pub otlp_http_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub storage: StorageConfig,
+    pub limits: Limits,
+    pub log_filter: String,
+}
+
+pub const DEFAULT_OTLP_GRPC_ADDR: &str = "127.0.0.1:4317";
+pub const DEFAULT_OTLP_HTTP_ADDR: &str = "127.0.0.1:4318";
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:16686";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("in config file {}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        Ok(toml::from_str(text)?)
+    }
+}
+
+impl Config {
+    /// Merges flags/environment over the file over the defaults, and validates the result.
+    pub fn resolve(args: &ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        Self::merge(args, &file)
+    }
+
+    pub fn merge(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Self> {
+        let addr = |flag: Option<SocketAddr>, file: Option<SocketAddr>, default: &str| {
+            flag.or(file)
+                .map_or_else(|| default.parse::<SocketAddr>(), Ok)
+        };
+        let s = &file.storage;
+        let defaults = StorageConfig::default();
+        let wal_sync = match args.wal_sync.as_ref().or(s.wal_sync.as_ref()) {
+            Some(text) => text
+                .parse::<SyncPolicy>()
+                .map_err(|e| anyhow::anyhow!("wal_sync: {e}"))?,
+            None => defaults.wal_sync,
+        };
+        let flush_max_age = match args.flush_max_age.as_ref().or(s.flush_max_age.as_ref()) {
+            Some(text) => parse_duration(text).context("flush_max_age")?,
+            None => defaults.flush_max_age,
+        };
+        let storage = StorageConfig {
+            data_dir: args
+                .data_dir
+                .clone()
+                .or_else(|| file.server.data_dir.clone())
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            wal_sync,
+            wal_segment_bytes: s.wal_segment_bytes.unwrap_or(defaults.wal_segment_bytes),
+            flush_max_bytes: args
+                .flush_max_bytes
+                .or(s.flush_max_bytes)
+                .unwrap_or(defaults.flush_max_bytes),
+            flush_max_age,
+            head_limit_bytes: args
+                .head_limit_bytes
+                .or(s.head_limit_bytes)
+                .unwrap_or(defaults.head_limit_bytes),
+            wal_queue_limit_bytes: s
+                .wal_queue_limit_bytes
+                .unwrap_or(defaults.wal_queue_limit_bytes),
+            row_group_rows: s.row_group_rows.unwrap_or(defaults.row_group_rows),
+        };
+        let limit_defaults = Limits::default();
+        let i = &file.ingest;
+        let limits = Limits {
+            max_request_bytes: args
+                .max_request_bytes
+                .or(i.max_request_bytes)
+                .unwrap_or(limit_defaults.max_request_bytes),
+            max_decompressed_bytes: i
+                .max_decompressed_bytes
+                .unwrap_or(limit_defaults.max_decompressed_bytes),
+            max_inflight_bytes: i
+                .max_inflight_bytes
+                .unwrap_or(limit_defaults.max_inflight_bytes),
+        };
+        let config = Config {
+            otlp_grpc_addr: addr(
+                args.otlp_grpc_addr,
+                file.server.otlp_grpc_addr,
+                DEFAULT_OTLP_GRPC_ADDR,
+            )?,
+            otlp_http_addr: addr(
+                args.otlp_http_addr,
+                file.server.otlp_http_addr,
+                DEFAULT_OTLP_HTTP_ADDR,
+            )?,
+            http_addr: addr(args.http_addr, file.server.http_addr, DEFAULT_HTTP_ADDR)?,
+            storage,
+            limits,
+            log_filter: args
+                .log
+                .clone()
+                .or_else(|| file.log.filter.clone())
+                .unwrap_or_else(|| "info".to_owned()),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let l = &self.limits;
+        if l.max_request_bytes == 0 || l.max_decompressed_bytes == 0 {
+            bail!("ingest limits must be greater than zero");
+        }
+        if l.max_decompressed_bytes < l.max_request_bytes {
+            bail!(
+                "max_decompressed_bytes ({}) must be at least max_request_bytes ({})",
+                l.max_decompressed_bytes,
+                l.max_request_bytes
+            );
+        }
+        if l.max_inflight_bytes < l.max_decompressed_bytes {
+            bail!(
+                "max_inflight_bytes ({}) must be at least max_decompressed_bytes ({})",
+                l.max_inflight_bytes,
+                l.max_decompressed_bytes
+            );
+        }
+        let s = &self.storage;
+        if s.flush_max_bytes == 0 || s.row_group_rows == 0 || s.wal_segment_bytes == 0 {
+            bail!("storage sizes must be greater than zero");
+        }
+        if s.head_limit_bytes < s.flush_max_bytes {
+            bail!(
+                "head_limit_bytes ({}) must be at least flush_max_bytes ({})",
+                s.head_limit_bytes,
+                s.flush_max_bytes
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Parses durations such as `250ms`, `30s`, `5m`, `1h`.
+pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .with_context(|| format!("invalid duration {text:?}: expected e.g. 250ms, 30s, 5m, 1h"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "s" | "" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => bail!("invalid duration unit {other:?} in {text:?}: use ms, s, m or h"),
+    };
+    if !seconds.is_finite() || !(0.0..=1e9).contains(&seconds) {
+        bail!("duration {text:?} is out of range");
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let config = Config::merge(&ServeArgs::default(), &FileConfig::default()).expect("config");
+        assert_eq!(config.otlp_grpc_addr.to_string(), DEFAULT_OTLP_GRPC_ADDR);
+        assert_eq!(config.otlp_http_addr.to_string(), DEFAULT_OTLP_HTTP_ADDR);
+        assert_eq!(config.http_addr.to_string(), DEFAULT_HTTP_ADDR);
+        assert_eq!(config.storage.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.storage.wal_sync, SyncPolicy::Always);
+    }
+
+    #[test]
+    fn flags_win_over_file() {
+        let file = FileConfig::parse(
+            r#"
+            [server]
+            otlp_grpc_addr = "0.0.0.0:5317"
+            http_addr = "0.0.0.0:17686"
+            data_dir = "/var/lib/meshscope"
+            [storage]
+            wal_sync = "never"
+            flush_max_age = "30s"
+            "#,
+        )
+        .expect("parse");
+        let args = ServeArgs {
+            http_addr: Some("127.0.0.1:0".parse().expect("addr")),
+            flush_max_age: Some("2m".into()),
+            ..Default::default()
+        };
+        let config = Config::merge(&args, &file).expect("config");
+        assert_eq!(config.otlp_grpc_addr.to_string(), "0.0.0.0:5317");
+        assert_eq!(config.http_addr.to_string(), "127.0.0.1:0");
+        assert_eq!(config.storage.data_dir, PathBuf::from("/var/lib/meshscope"));
+        assert_eq!(config.storage.wal_sync, SyncPolicy::Never);
+        assert_eq!(config.storage.flush_max_age, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn rejects_bad_files_and_values() {
+        let err = FileConfig::parse("[server]\nport = 1\n").expect_err("unknown key");
+        assert!(err.to_string().contains("unknown field `port`"), "{err}");
+        let file = FileConfig::parse("[storage]\nwal_sync = \"sometimes\"\n").expect("parse");
+        let err = Config::merge(&ServeArgs::default(), &file).expect_err("bad policy");
+        assert!(err.to_string().starts_with("wal_sync:"), "{err}");
+        let file =
+            FileConfig::parse("[ingest]\nmax_request_bytes = 100\nmax_decompressed_bytes = 10\n")
+                .expect("parse");
+        assert!(Config::merge(&ServeArgs::default(), &file).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("250ms").expect("ms"),
+            Duration::from_millis(250)
+        );
+        assert_eq!(parse_duration("5m").expect("m"), Duration::from_secs(300));
+        assert_eq!(
+            parse_duration("1.5s").expect("s"),
+            Duration::from_millis(1500)
+        );
+        assert!(parse_duration("5 weeks").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../../deploy/meshscope.example.toml");
+        let file = FileConfig::parse(text).expect("example parses");
+        Config::merge(&ServeArgs::default(), &file).expect("example validates");
+    }
+}

@@ -1,0 +1,480 @@
+//! OTLP receivers: good requests in every encoding, and every kind of bad input.
+
+use std::io::Write;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use prost::Message;
+use reqwest::StatusCode;
+use tonic::Code;
+
+use crate::common::*;
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+async fn post(
+    addr: std::net::SocketAddr,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, Option<String>, Vec<u8>) {
+    let mut request = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/traces"))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(e) = encoding {
+        request = request.header("content-encoding", e);
+    }
+    let response = request.send().await.expect("send");
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().expect("ascii").to_owned());
+    (
+        status,
+        retry_after,
+        response.bytes().await.expect("body").to_vec(),
+    )
+}
+
+/// `google.rpc.Status` as OTLP/HTTP error bodies carry it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+#[tokio::test]
+async fn accepts_protobuf_json_and_gzip_over_http() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(dir.path()).await;
+    let addr = server.otlp_http_addr;
+
+    let body = request("proto-svc", vec![span(1), span(2)]).encode_to_vec();
+    let (status, _, bytes) = post(addr, "application/x-protobuf", None, body.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let response = ExportTraceServiceResponse::decode(&bytes[..]).expect("response");
+    assert_eq!(response.partial_success, None);
+
+    let (status, _, _) = post(
+        addr,
+        "application/x-protobuf",
+        Some("gzip"),
+        gzip(&request("gzip-svc", vec![span(3)]).encode_to_vec()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The example from the OTLP repository, unchanged: upper-case hex ids.
+    let example = include_bytes!("../data/trace.json").to_vec();
+    let (status, _, bytes) = post(addr, "application/json", None, example).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_eq!(
+        bytes.first(),
+        Some(&b'{'),
+        "a JSON request gets a JSON response: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+
+    let rows = stored_rows(&server.storage);
+    let services = counts(strings(&rows, "service_name"));
+    assert_eq!(services["proto-svc"], 2);
+    assert_eq!(services["gzip-svc"], 1);
+    let (batch, row) = row_named(&rows, "I'm a server span");
+    assert_eq!(
+        value(&batch, "trace_id", row),
+        "5b8efff798038103d269b633813fc60c"
+    );
+    assert_eq!(value(&batch, "span_id", row), "eee19b7ec3c1b174");
+    assert_eq!(value(&batch, "parent_span_id", row), "eee19b7ec3c1b173");
+    assert_eq!(value(&batch, "service_name", row), "my.service");
+    assert_eq!(value(&batch, "kind", row), "server");
+    assert_eq!(value(&batch, "scope_name", row), "my.library");
+    assert_eq!(value(&batch, "scope_version", row), "1.0.0");
+    assert_eq!(value(&batch, "duration_ns", row), "1000000000");
+    assert_eq!(
+        map_entries(&batch, "attributes", row)["my.span.attr"],
+        "some value"
+    );
+    server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn bad_http_input_gets_clear_errors_and_harms_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = args(dir.path());
+    args.max_request_bytes = Some(1 << 20);
+    let server = start_with(args).await;
+    let addr = server.otlp_http_addr;
+
+    // Data accepted before the bad requests must survive them.
+    let (status, _, _) = post(
+        addr,
+        "application/x-protobuf",
+        None,
+        request("before", vec![span(10)]).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let mut non_utf8 = request("x", vec![span(11)]).encode_to_vec();
+    let pos = non_utf8
+        .windows(3)
+        .position(|w| w == b"GET")
+        .expect("method value in the encoding");
+    non_utf8[pos] = 0xff;
+    let bomb = gzip(&vec![0u8; 200 << 20]);
+    // (what, content type, content encoding, body, status, message)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Vec<u8>,
+        StatusCode,
+        &'a str,
+    );
+    let cases: Vec<Case<'_>> = vec![
+        ("garbage protobuf", "application/x-protobuf", None, b"\xff\xff\xff\xff".to_vec(), StatusCode::BAD_REQUEST, "invalid ExportTraceServiceRequest protobuf"),
+        ("non-utf-8 string", "application/x-protobuf", None, non_utf8, StatusCode::BAD_REQUEST, "invalid ExportTraceServiceRequest protobuf"),
+        ("not json", "application/json", None, b"{\"resourceSpans\": [".to_vec(), StatusCode::BAD_REQUEST, "invalid OTLP/JSON"),
+        ("bad hex id", "application/json", None, br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":"0102030405060708"}]}]}]}"#.to_vec(), StatusCode::BAD_REQUEST, "traceId"),
+        ("wrong content type", "text/plain", None, b"hello".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported content-type"),
+        ("unknown encoding", "application/x-protobuf", Some("br"), b"x".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported content-encoding"),
+        ("bad gzip", "application/x-protobuf", Some("gzip"), b"not gzip at all".to_vec(), StatusCode::BAD_REQUEST, "invalid gzip body"),
+        ("oversized body", "application/x-protobuf", None, vec![0u8; 2 << 20], StatusCode::PAYLOAD_TOO_LARGE, "request body exceeds the limit of 1048576 bytes"),
+        ("decompression bomb", "application/x-protobuf", Some("gzip"), bomb, StatusCode::PAYLOAD_TOO_LARGE, "decompressed body exceeds the limit"),
+    ];
+    for (what, content_type, encoding, body, want_status, want_message) in cases {
+        let (status, _, bytes) = post(addr, content_type, encoding, body).await;
+        assert_eq!(
+            status,
+            want_status,
+            "{what}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        let message = if content_type == "application/x-protobuf" {
+            RpcStatus::decode(&bytes[..])
+                .expect("google.rpc.Status body")
+                .message
+        } else {
+            let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json error body");
+            v["message"].as_str().expect("message").to_owned()
+        };
+        assert!(
+            message.contains(want_message),
+            "{what}: {message:?} lacks {want_message:?}"
+        );
+    }
+
+    // Invalid spans are rejected one by one, counted in partial_success; the rest is kept.
+    let mut zero_trace = span(12);
+    zero_trace.trace_id = vec![0; 16];
+    let mut absurd_time = span(13);
+    absurd_time.start_time_unix_nano = 42;
+    let mut short_span_id = span(14);
+    short_span_id.span_id = vec![1, 2, 3];
+    let body = request(
+        "mixed",
+        vec![span(15), zero_trace, absurd_time, short_span_id, span(16)],
+    )
+    .encode_to_vec();
+    let (status, _, bytes) = post(addr, "application/x-protobuf", None, body).await;
+    assert_eq!(status, StatusCode::OK);
+    let partial = ExportTraceServiceResponse::decode(&bytes[..])
+        .expect("response")
+        .partial_success
+        .expect("partial success");
+    assert_eq!(partial.rejected_spans, 3);
+    for expect in [
+        "3 of 5 spans rejected",
+        "trace_id is all zeros",
+        "start_time_unix_nano 42",
+        "span_id must be 8 bytes, got 3",
+    ] {
+        assert!(
+            partial.error_message.contains(expect),
+            "{} lacks {expect}",
+            partial.error_message
+        );
+    }
+
+    // The server still serves, and everything accepted is there exactly once.
+    let health = reqwest::get(format!("http://{}/healthz", server.http_addr))
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), StatusCode::OK);
+    let ids = counts(strings(&stored_rows(&server.storage), "span_id"));
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    for n in [10, 15, 16] {
+        assert_eq!(ids.get(&span_hex(n)), Some(&1), "span {n}");
+    }
+    let metrics = reqwest::get(format!("http://{}/metrics", server.http_addr))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("meshscope_spans_accepted_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("meshscope_requests_refused_total"),
+        "{metrics}"
+    );
+    server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn grpc_accepts_and_refuses_with_status_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = args(dir.path());
+    args.max_request_bytes = Some(1 << 20);
+    let server = start_with(args).await;
+    let endpoint = format!("http://{}", server.otlp_grpc_addr);
+    let mut client = TraceServiceClient::connect(endpoint.clone())
+        .await
+        .expect("connect");
+
+    let response = client
+        .export(request("grpc-svc", vec![span(20), span(21)]))
+        .await
+        .expect("export")
+        .into_inner();
+    assert_eq!(response.partial_success, None);
+
+    let mut gzip_client = TraceServiceClient::connect(endpoint.clone())
+        .await
+        .expect("connect")
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    gzip_client
+        .export(request("grpc-gzip", vec![span(22)]))
+        .await
+        .expect("gzip export");
+
+    let mut bad = span(23);
+    bad.trace_id = vec![0; 16];
+    let partial = client
+        .export(request("grpc-svc", vec![bad, span(24)]))
+        .await
+        .expect("export")
+        .into_inner()
+        .partial_success
+        .expect("partial");
+    assert_eq!(partial.rejected_spans, 1);
+
+    // Garbage bytes through a raw gRPC channel: INVALID_ARGUMENT with a message.
+    let channel = tonic::transport::Channel::from_shared(endpoint)
+        .expect("uri")
+        .connect()
+        .await
+        .expect("channel");
+    let mut raw = tonic::client::Grpc::new(channel);
+    raw.ready().await.expect("ready");
+    let status = raw
+        .unary::<_, ExportTraceServiceResponse, _>(
+            tonic::Request::new(RawBody(vec![0xff, 0xff, 0xff])),
+            http::uri::PathAndQuery::from_static(
+                "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            ),
+            RawCodec,
+        )
+        .await
+        .expect_err("garbage is refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("invalid ExportTraceServiceRequest protobuf"),
+        "{status:?}"
+    );
+
+    // Over the decompressed limit: RESOURCE_EXHAUSTED.
+    let mut huge = span(25);
+    huge.name = "x".repeat(100 << 20);
+    let status = client
+        .export(request("grpc-svc", vec![huge]))
+        .await
+        .expect_err("too large");
+    assert!(
+        matches!(status.code(), Code::ResourceExhausted | Code::OutOfRange),
+        "{status:?}"
+    );
+
+    let ids = counts(strings(&stored_rows(&server.storage), "span_id"));
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    drop(client);
+    server.shutdown().await.expect("shutdown");
+}
+
+struct RawBody(Vec<u8>);
+
+#[derive(Clone)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = RawBody;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = RawBody;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: RawBody,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item.0);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Self::Item>, tonic::Status> {
+        use bytes::Buf;
+        let bytes = src.copy_to_bytes(src.remaining());
+        ExportTraceServiceResponse::decode(bytes)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+#[tokio::test]
+async fn shutdown_flushes_the_head_to_parquet() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(dir.path()).await;
+    let body = request("flushed", (100..150).map(span).collect()).encode_to_vec();
+    let (status, _, _) = post(server.otlp_http_addr, "application/x-protobuf", None, body).await;
+    assert_eq!(status, StatusCode::OK);
+    server.shutdown().await.expect("shutdown");
+
+    let mut files = Vec::new();
+    for entry in walk(&dir.path().join("spans")) {
+        files.push(entry);
+    }
+    assert!(!files.is_empty(), "parquet files under spans/");
+    for f in &files {
+        let rel = f
+            .strip_prefix(dir.path())
+            .expect("under data dir")
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            regex_like_partition(&rel),
+            "{rel} follows spans/date=YYYY-MM-DD/hour=HH/<id>.parquet"
+        );
+    }
+    let rows = read_data_dir(dir.path()).await;
+    assert_eq!(strings(&rows, "span_id").len(), 50);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn regex_like_partition(rel: &str) -> bool {
+    let parts: Vec<&str> = rel.split('/').collect();
+    parts.len() == 4
+        && parts[0] == "spans"
+        && parts[1].len() == "date=2026-11-25".len()
+        && parts[1].starts_with("date=")
+        && parts[2].len() == "hour=07".len()
+        && parts[2].starts_with("hour=")
+        && parts[3].ends_with(".parquet")
+}
+
+#[tokio::test]
+async fn overload_is_refused_with_retry_after() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = args(dir.path());
+    // A head that fills after one request and is not flushed meanwhile.
+    args.head_limit_bytes = Some(64 << 10);
+    args.flush_max_bytes = Some(64 << 10);
+    args.flush_max_age = Some("1h".into());
+    let server = start_with(args).await;
+    let addr = server.otlp_http_addr;
+    let mut refused = None;
+    let mut accepted = 0;
+    for round in 0..50u64 {
+        let body =
+            request("load", (round * 200..round * 200 + 200).map(span).collect()).encode_to_vec();
+        let (status, retry_after, _) = post(addr, "application/x-protobuf", None, body).await;
+        match status {
+            StatusCode::OK => accepted += 200,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
+                refused = Some(retry_after);
+                break;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    let retry_after = refused.expect("the server pushes back once the head is full");
+    let secs: u64 = retry_after
+        .expect("Retry-After header")
+        .parse()
+        .expect("seconds");
+    assert!(secs >= 1);
+    // gRPC says UNAVAILABLE.
+    let mut client = TraceServiceClient::connect(format!("http://{}", server.otlp_grpc_addr))
+        .await
+        .expect("connect");
+    let status = client
+        .export(request("load", vec![span(99_999)]))
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    // After a flush the server accepts again, and nothing accepted was lost.
+    server.storage.flush().await.expect("flush");
+    let (status, _, _) = post(
+        addr,
+        "application/x-protobuf",
+        None,
+        request("load", vec![span(1_000_000)]).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        strings(&stored_rows(&server.storage), "span_id").len(),
+        accepted + 1
+    );
+    drop(client);
+    server.shutdown().await.expect("shutdown");
+}

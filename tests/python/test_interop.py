@@ -1,0 +1,115 @@
+"""The Python OpenTelemetry SDK's OTLP exporters (gRPC and HTTP/protobuf) against meshscope.
+
+Spans go in through the real exporters; the server is stopped gracefully (flushing to
+Parquet) and the files are read back with pyarrow, a Parquet reader meshscope did not write.
+"""
+
+import pathlib
+
+import pyarrow.parquet as pq
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+
+def emit(exporter, service: str) -> dict:
+    provider = TracerProvider(
+        resource=Resource.create(
+            {"service.name": service, "k8s.pod.name": f"{service}-7d9f", "deployment.environment.name": "prod"}
+        )
+    )
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracer = provider.get_tracer("py-interop", "2.1.0")
+    linked = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, False, TraceFlags(1))
+    ids = {}
+    with tracer.start_as_current_span(
+        "POST /checkout",
+        kind=SpanKind.SERVER,
+        attributes={
+            "http.method": "POST",
+            "http.status_code": 500,
+            "http.route": "/checkout",
+            "retry.count": 3,
+            "ratio": 0.5,
+            "feature.enabled": True,
+            "tags": ["a", "b"],
+        },
+        links=[Link(linked, {"link.kind": "follows"})],
+    ) as parent:
+        parent.add_event("exception", {"exception.type": "ValueError", "exception.message": "bad cart"})
+        parent.set_status(Status(StatusCode.ERROR, "bad cart"))
+        with tracer.start_as_current_span(
+            "charge", kind=SpanKind.CLIENT, attributes={"rpc.system": "grpc", "rpc.service": "Payments", "rpc.method": "Charge"}
+        ) as child:
+            ids["child"] = format(child.get_span_context().span_id, "016x")
+        ids["parent"] = format(parent.get_span_context().span_id, "016x")
+        ids["trace"] = format(parent.get_span_context().trace_id, "032x")
+    assert provider.force_flush(30_000)
+    provider.shutdown()
+    return ids
+
+
+def read_spans(data_dir: pathlib.Path):
+    files = sorted((data_dir / "spans").glob("date=*/hour=*/*.parquet"))
+    assert files, "no parquet files written"
+    tables = [pq.read_table(f) for f in files]
+    rows = []
+    for t in tables:
+        rows.extend(t.to_pylist())
+    return rows
+
+
+def check(rows, service: str, ids: dict):
+    by_id = {r["span_id"]: r for r in rows if r["service_name"] == service}
+    assert set(by_id) == {ids["parent"], ids["child"]}, by_id.keys()
+    parent, child = by_id[ids["parent"]], by_id[ids["child"]]
+    assert parent["trace_id"] == ids["trace"]
+    assert parent["name"] == "POST /checkout"
+    assert parent["kind"] == "server"
+    assert parent["status_code"] == "error"
+    assert parent["status_message"] == "bad cart"
+    assert parent["parent_span_id"] == ""
+    assert parent["http_method"] == "POST"
+    assert parent["http_status_code"] == 500
+    assert parent["http_route"] == "/checkout"
+    assert parent["k8s_pod"] == f"{service}-7d9f"
+    assert parent["deployment_environment"] == "prod"
+    assert parent["scope_name"] == "py-interop"
+    assert parent["scope_version"] == "2.1.0"
+    attrs = dict(parent["attributes"])
+    assert attrs["retry.count"] == "3"
+    assert attrs["ratio"] == "0.5"
+    assert attrs["feature.enabled"] == "true"
+    assert attrs["tags"] == '["a","b"]'
+    types = dict(parent["attribute_types"])
+    assert types == {"http.status_code": "int", "retry.count": "int", "ratio": "double", "feature.enabled": "bool", "tags": "array"}
+    resource = dict(parent["resource_attributes"])
+    assert resource["service.name"] == service
+    assert resource["telemetry.sdk.language"] == "python"
+    [event] = parent["events"]
+    assert event["name"] == "exception"
+    assert '"exception.message":"bad cart"' in event["attributes"]
+    [link] = parent["links"]
+    assert link["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert link["span_id"] == "b7ad6b7169203331"
+    assert link["attributes"] == '{"link.kind":"follows"}'
+    assert parent["duration_ns"] >= 0
+    assert parent["end_time"] >= parent["start_time"]
+    assert child["parent_span_id"] == ids["parent"]
+    assert child["trace_id"] == ids["trace"]
+    assert child["kind"] == "client"
+    assert child["rpc_system"] == "grpc"
+    assert child["rpc_service"] == "Payments"
+    assert child["rpc_method"] == "Charge"
+
+
+def test_python_sdk_grpc_and_http_exporters(server):
+    grpc_ids = emit(GrpcExporter(endpoint=f"http://{server.otlp_grpc}", insecure=True), "py-grpc")
+    http_ids = emit(HttpExporter(endpoint=f"http://{server.otlp_http}/v1/traces"), "py-http")
+    assert server.stop() == 0, "".join(server.log)
+    rows = read_spans(server.data_dir)
+    check(rows, "py-grpc", grpc_ids)
+    check(rows, "py-http", http_ids)
