@@ -6,6 +6,7 @@ Parquet) and the files are read back with pyarrow, a Parquet reader meshscope di
 
 import pathlib
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
@@ -55,11 +56,22 @@ def emit(exporter, service: str) -> dict:
 def read_spans(data_dir: pathlib.Path):
     files = sorted((data_dir / "spans").glob("date=*/hour=*/*.parquet"))
     assert files, "no parquet files written"
-    tables = [pq.read_table(f) for f in files]
     rows = []
-    for t in tables:
-        rows.extend(t.to_pylist())
+    for f in files:
+        t = pq.read_table(f)
+        # Python datetimes stop at microseconds: compare nanosecond times as integers.
+        rows.extend(t.cast(pa.schema([pa.field(x.name, ns_as_int(x.type), x.nullable) for x in t.schema])).to_pylist())
     return rows
+
+
+def ns_as_int(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_timestamp(t):
+        return pa.int64()
+    if pa.types.is_list(t):
+        return pa.list_(pa.field(t.value_field.name, ns_as_int(t.value_type), t.value_field.nullable))
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, ns_as_int(f.type), f.nullable) for f in t])
+    return t
 
 
 def check(rows, service: str, ids: dict):
