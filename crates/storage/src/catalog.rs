@@ -1,0 +1,62 @@
+//! The catalog: which Parquet files each table has. Rebuilt from a listing at `open`,
+//! extended by each flush.
+
+use crate::config::TableSpec;
+use crate::error::Result;
+use crate::parquet_file::{ParquetFile, describe_file};
+use crate::path::PartitionedPath;
+use crate::store::PartitionStore;
+
+#[derive(Debug, Default)]
+pub(crate) struct Catalog {
+    files: Vec<ParquetFile>,
+    bytes: u64,
+    rows: u64,
+}
+
+impl Catalog {
+    /// Lists the table's directory and reads each file's footer. Files that do not follow the
+    /// layout are ignored; unreadable ones are logged and left out.
+    pub(crate) fn load(store: &dyn PartitionStore, spec: &TableSpec) -> Result<Self> {
+        let mut catalog = Self::default();
+        for (relative, size) in store.list(&PartitionedPath::table_dir(spec.name))? {
+            let parsed = match PartitionedPath::from_relative_path(&relative) {
+                Ok(parsed) if parsed.table == spec.name => parsed,
+                Ok(_) | Err(_) => {
+                    tracing::warn!(path = %relative.display(), "ignoring a file outside the partition layout");
+                    continue;
+                }
+            };
+            match store.parquet_metadata(&relative) {
+                Ok(metadata) => {
+                    let file =
+                        describe_file(spec, parsed, store.absolute(&relative), size, &metadata);
+                    catalog.add(file);
+                }
+                Err(e) => {
+                    tracing::error!(path = %relative.display(), error = %e, "leaving out an unreadable parquet file");
+                }
+            }
+        }
+        catalog.files.sort_by(|a, b| a.relative.cmp(&b.relative));
+        Ok(catalog)
+    }
+
+    pub(crate) fn add(&mut self, file: ParquetFile) {
+        self.bytes += file.size_bytes;
+        self.rows += file.rows;
+        self.files.push(file);
+    }
+
+    pub(crate) fn files(&self) -> &[ParquetFile] {
+        &self.files
+    }
+
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub(crate) fn rows(&self) -> u64 {
+        self.rows
+    }
+}

@@ -1,0 +1,276 @@
+//! What the caller tells storage: the tables it stores and how durable and how big things get.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+
+use crate::error::{Error, Result};
+
+/// A table the store keeps: its schema and how its files are laid out.
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    /// Directory name under the data directory and the table tag in WAL records
+    /// (`[a-z0-9_]`, at most 64 bytes).
+    pub name: &'static str,
+    pub schema: SchemaRef,
+    /// A `Timestamp(Nanosecond, _)` column without nulls; rows are partitioned by its UTC hour.
+    pub time_column: &'static str,
+    /// Sort order of the rows inside each Parquet file, e.g. `["trace_id", "start_time"]`.
+    pub sort_columns: Vec<&'static str>,
+    /// Columns that get a Parquet bloom filter, e.g. `["trace_id"]`.
+    pub bloom_filter_columns: Vec<&'static str>,
+}
+
+/// Names a table may not take: they are directories of the store itself.
+const RESERVED_TABLE_NAMES: &[&str] = &["wal"];
+
+impl TableSpec {
+    /// Checks the spec against its own schema; `open` refuses a spec that fails.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |reason: String| {
+            Err(Error::InvalidConfig(format!(
+                "table {:?}: {reason}",
+                self.name
+            )))
+        };
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !name_ok {
+            return bad("name must be 1 to 64 characters of [a-z0-9_]".into());
+        }
+        if RESERVED_TABLE_NAMES.contains(&self.name) {
+            return bad("name is reserved".into());
+        }
+        match self.schema.field_with_name(self.time_column) {
+            Ok(field) => {
+                if !matches!(
+                    field.data_type(),
+                    DataType::Timestamp(TimeUnit::Nanosecond, _)
+                ) {
+                    return bad(format!(
+                        "time column {:?} must be Timestamp(Nanosecond, \"UTC\"), found {}",
+                        self.time_column,
+                        field.data_type()
+                    ));
+                }
+            }
+            Err(_) => {
+                return bad(format!(
+                    "time column {:?} is not in the schema",
+                    self.time_column
+                ));
+            }
+        }
+        for column in self.sort_columns.iter().chain(&self.bloom_filter_columns) {
+            let Ok(field) = self.schema.field_with_name(column) else {
+                return bad(format!("column {column:?} is not in the schema"));
+            };
+            if field.data_type().is_nested() {
+                return bad(format!(
+                    "column {column:?} is nested; sort and bloom columns must be flat"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// When the WAL writer calls `fdatasync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncPolicy {
+    /// fsync every group commit before acknowledging it: survives power loss.
+    #[default]
+    Always,
+    /// fsync at most once per interval; acknowledge after `write()`.
+    Interval(Duration),
+    /// `write()` only: survives `kill -9` of the process, not power loss.
+    Never,
+}
+
+impl FromStr for SyncPolicy {
+    type Err = Error;
+
+    fn from_str(input: &str) -> Result<Self> {
+        let err = |reason| Error::InvalidSyncPolicy {
+            input: input.to_string(),
+            reason,
+        };
+        let text = input.trim().to_ascii_lowercase();
+        match text.as_str() {
+            "always" => return Ok(Self::Always),
+            "never" => return Ok(Self::Never),
+            _ => {}
+        }
+        let duration_text = text.strip_prefix("interval:").unwrap_or(&text).trim();
+        let interval = parse_duration(duration_text).map_err(err)?;
+        if interval.is_zero() {
+            return Err(err("the interval must be greater than zero"));
+        }
+        Ok(Self::Interval(interval))
+    }
+}
+
+impl fmt::Display for SyncPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Always => f.write_str("always"),
+            Self::Never => f.write_str("never"),
+            Self::Interval(interval) => write!(f, "interval:{}ms", interval.as_millis()),
+        }
+    }
+}
+
+impl serde::Serialize for SyncPolicy {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SyncPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `<integer><unit>` with unit `us`, `ms`, `s`, `m` or `h`.
+fn parse_duration(text: &str) -> std::result::Result<Duration, &'static str> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or("a duration needs a unit: us, ms, s, m or h")?;
+    let (digits, unit) = text.split_at(split);
+    if digits.is_empty() {
+        return Err("a duration starts with a whole number");
+    }
+    let value: u64 = digits.parse().map_err(|_| "the number is too large")?;
+    let micros_per_unit: u64 = match unit.trim() {
+        "us" | "µs" => 1,
+        "ms" => 1_000,
+        "s" | "sec" => 1_000_000,
+        "m" | "min" => 60_000_000,
+        "h" => 3_600_000_000,
+        _ => return Err("unknown unit: use us, ms, s, m or h"),
+    };
+    let micros = value
+        .checked_mul(micros_per_unit)
+        .ok_or("the duration is too large")?;
+    Ok(Duration::from_micros(micros))
+}
+
+/// Sizes and policies of the store. `Default` gives the production defaults with `./data`.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    pub wal_sync: SyncPolicy,
+    /// Rotate to a new WAL segment once the current one is this large.
+    pub wal_segment_bytes: u64,
+    /// A table whose head holds this much Arrow memory is flushed.
+    pub flush_max_bytes: usize,
+    /// A head whose oldest batch arrived this long ago is flushed.
+    pub flush_max_age: Duration,
+    /// `append` refuses with `Error::Backpressure` while all heads together hold more than this.
+    pub head_limit_bytes: usize,
+    /// `append` refuses with `Error::Backpressure` while more than this waits for the WAL writer.
+    pub wal_queue_limit_bytes: usize,
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            wal_sync: SyncPolicy::Always,
+            wal_segment_bytes: 64 << 20,
+            flush_max_bytes: 128 << 20,
+            flush_max_age: Duration::from_secs(300),
+            head_limit_bytes: 512 << 20,
+            wal_queue_limit_bytes: 64 << 20,
+            row_group_rows: 65_536,
+        }
+    }
+}
+
+impl StorageConfig {
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.row_group_rows == 0 {
+            return Err(Error::InvalidConfig(
+                "row_group_rows must be greater than zero".into(),
+            ));
+        }
+        if self.flush_max_age.is_zero() {
+            return Err(Error::InvalidConfig(
+                "flush_max_age must be greater than zero".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_policy_parses_names_and_durations() {
+        let cases = [
+            ("always", SyncPolicy::Always),
+            ("ALWAYS", SyncPolicy::Always),
+            (" never ", SyncPolicy::Never),
+            (
+                "interval:100ms",
+                SyncPolicy::Interval(Duration::from_millis(100)),
+            ),
+            ("interval: 2s", SyncPolicy::Interval(Duration::from_secs(2))),
+            ("100ms", SyncPolicy::Interval(Duration::from_millis(100))),
+            ("1s", SyncPolicy::Interval(Duration::from_secs(1))),
+            ("5m", SyncPolicy::Interval(Duration::from_secs(300))),
+            ("250us", SyncPolicy::Interval(Duration::from_micros(250))),
+        ];
+        for (input, expect) in cases {
+            assert_eq!(input.parse::<SyncPolicy>().unwrap(), expect, "{input}");
+        }
+    }
+
+    #[test]
+    fn sync_policy_rejects_bad_input_with_clear_text() {
+        for input in [
+            "",
+            "sometimes",
+            "interval:",
+            "100",
+            "ms",
+            "0ms",
+            "10 parsecs",
+            "interval:-1s",
+        ] {
+            let err = input.parse::<SyncPolicy>().unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("invalid wal sync policy"), "{text}");
+            assert!(text.contains("always"), "{text}");
+        }
+    }
+
+    #[test]
+    fn sync_policy_display_round_trips() {
+        for policy in [
+            SyncPolicy::Always,
+            SyncPolicy::Never,
+            SyncPolicy::Interval(Duration::from_millis(100)),
+        ] {
+            assert_eq!(policy.to_string().parse::<SyncPolicy>().unwrap(), policy);
+        }
+    }
+}

@@ -1,0 +1,545 @@
+//! Parquet files: turning head batches into sorted, hour-partitioned files, and reading them back.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, TimestampNanosecondArray};
+use arrow::compute::{self, SortColumn, SortOptions};
+use arrow::row::{RowConverter, SortField};
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::{KeyValue, ParquetMetaData, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::statistics::Statistics;
+use parquet::schema::types::ColumnPath;
+
+use crate::config::TableSpec;
+use crate::error::{Error, IoContext, Result};
+use crate::path::{PartitionHour, PartitionedPath};
+
+/// Key-value metadata every file carries.
+pub(crate) const FORMAT_VERSION_KEY: &str = "meshscope.format_version";
+pub(crate) const FORMAT_VERSION: &str = "1";
+const MIN_TIME_KEY: &str = "meshscope.min_time_ns";
+const MAX_TIME_KEY: &str = "meshscope.max_time_ns";
+
+const ZSTD_LEVEL: i32 = 3;
+const DATA_PAGE_ROW_LIMIT: usize = 8192;
+const BLOOM_FILTER_FPP: f64 = 0.01;
+
+/// One immutable Parquet file of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParquetFile {
+    /// Absolute path, for readers outside storage.
+    pub path: PathBuf,
+    pub relative: PartitionedPath,
+    pub size_bytes: u64,
+    pub rows: u64,
+    /// Smallest and largest value of the table's time column in the file.
+    pub min_time_ns: i64,
+    pub max_time_ns: i64,
+}
+
+/// A Parquet file encoded in memory, not yet written anywhere.
+#[derive(Debug)]
+pub struct EncodedFile {
+    /// Where the file goes, relative to the data directory (a fresh ULID file name).
+    pub relative: PartitionedPath,
+    pub bytes: Vec<u8>,
+    pub rows: u64,
+    pub min_time_ns: i64,
+    pub max_time_ns: i64,
+}
+
+/// Encodes batches of a table the way a flush does (split by UTC hour of the time column,
+/// sorted by the sort columns, zstd, statistics, page index, bloom filters), in memory.
+/// For benchmarks and tools; `Storage` flushes through it.
+pub fn encode_parquet(
+    spec: &TableSpec,
+    batches: &[RecordBatch],
+    row_group_rows: usize,
+) -> Result<Vec<EncodedFile>> {
+    spec.validate()?;
+    if row_group_rows == 0 {
+        return Err(Error::InvalidConfig(
+            "row_group_rows must be greater than zero".into(),
+        ));
+    }
+    encode_partitions(spec, batches, row_group_rows)
+}
+
+/// Splits `batches` by the UTC hour of the time column, sorts each part by the sort columns and
+/// encodes one Parquet file per hour. Rows are copied once (an `interleave` in sorted order).
+pub(crate) fn encode_partitions(
+    spec: &TableSpec,
+    batches: &[RecordBatch],
+    row_group_rows: usize,
+) -> Result<Vec<EncodedFile>> {
+    let batches: Vec<&RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).collect();
+    if batches.is_empty() {
+        return Ok(Vec::new());
+    }
+    let time_index = spec.schema.index_of(spec.time_column)?;
+    let sort_indices = spec
+        .sort_columns
+        .iter()
+        .map(|c| spec.schema.index_of(c))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+
+    // sort keys of all rows: hour first, then the table's sort columns
+    let mut hour_parts: Vec<ArrayRef> = Vec::with_capacity(batches.len());
+    let mut key_parts: Vec<Vec<ArrayRef>> =
+        vec![Vec::with_capacity(batches.len()); sort_indices.len()];
+    for batch in &batches {
+        let times = time_values(spec, batch.column(time_index))?;
+        let hours: Int64Array = times.unary(PartitionHour::index_of);
+        hour_parts.push(Arc::new(hours));
+        for (keys, &index) in key_parts.iter_mut().zip(&sort_indices) {
+            keys.push(Arc::clone(batch.column(index)));
+        }
+    }
+    let hours = concat(&hour_parts)?;
+    let mut sort_columns = vec![SortColumn {
+        values: Arc::clone(&hours),
+        options: None,
+    }];
+    for keys in &key_parts {
+        sort_columns.push(SortColumn {
+            values: concat(keys)?,
+            options: Some(SortOptions {
+                descending: false,
+                nulls_first: true,
+            }),
+        });
+    }
+    let order = compute::lexsort_to_indices(&sort_columns, None)?;
+    drop(sort_columns);
+
+    // global row number → (batch, row in batch)
+    let mut starts = Vec::with_capacity(batches.len());
+    let mut total = 0usize;
+    for batch in &batches {
+        starts.push(total);
+        total += batch.num_rows();
+    }
+    let locate = |global: usize| {
+        let batch = starts.partition_point(|&start| start <= global) - 1;
+        (batch, global - starts[batch])
+    };
+    let hours = hours
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .ok_or_else(|| internal(spec, "hour keys are not Int64"))?;
+
+    let mut files = Vec::new();
+    let order = order.values();
+    let mut run_start = 0;
+    while run_start < order.len() {
+        let hour = hours.value(order[run_start] as usize);
+        let run_end = run_start
+            + order[run_start..]
+                .iter()
+                .position(|&row| hours.value(row as usize) != hour)
+                .unwrap_or(order.len() - run_start);
+        let rows: Vec<(usize, usize)> = order[run_start..run_end]
+            .iter()
+            .map(|&row| locate(row as usize))
+            .collect();
+        let part = compute::interleave_record_batch(&batches, &rows)?;
+        files.push(encode_file(
+            spec,
+            PartitionHour::from_index(hour),
+            &part,
+            row_group_rows,
+        )?);
+        run_start = run_end;
+    }
+    Ok(files)
+}
+
+fn concat(parts: &[ArrayRef]) -> Result<ArrayRef> {
+    let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+    Ok(compute::concat(&refs)?)
+}
+
+fn internal(spec: &TableSpec, reason: &str) -> Error {
+    Error::InvalidBatch {
+        table: spec.name.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn time_values<'a>(spec: &TableSpec, column: &'a ArrayRef) -> Result<&'a TimestampNanosecondArray> {
+    column
+        .as_any()
+        .downcast_ref::<TimestampNanosecondArray>()
+        .ok_or_else(|| internal(spec, "time column is not Timestamp(Nanosecond)"))
+}
+
+/// Encodes one sorted partition as a Parquet file.
+fn encode_file(
+    spec: &TableSpec,
+    partition: PartitionHour,
+    batch: &RecordBatch,
+    row_group_rows: usize,
+) -> Result<EncodedFile> {
+    let times = time_values(spec, batch.column(spec.schema.index_of(spec.time_column)?))?;
+    let min_time_ns = compute::min(times).ok_or_else(|| internal(spec, "empty partition"))?;
+    let max_time_ns = compute::max(times).ok_or_else(|| internal(spec, "empty partition"))?;
+    let props = writer_properties(spec, batch, row_group_rows, min_time_ns, max_time_ns)?;
+    let mut writer = ArrowWriter::try_new(Vec::new(), Arc::clone(&spec.schema), Some(props))?;
+    writer.write(batch)?;
+    let bytes = writer.into_inner()?;
+    Ok(EncodedFile {
+        relative: PartitionedPath::new_file(spec.name, partition),
+        bytes,
+        rows: batch.num_rows() as u64,
+        min_time_ns,
+        max_time_ns,
+    })
+}
+
+fn writer_properties(
+    spec: &TableSpec,
+    batch: &RecordBatch,
+    row_group_rows: usize,
+    min_time_ns: i64,
+    max_time_ns: i64,
+) -> Result<WriterProperties> {
+    let parquet_schema = ArrowSchemaConverter::new().convert(&spec.schema)?;
+    let leaf_index = |name: &str| {
+        parquet_schema
+            .columns()
+            .iter()
+            .position(|c| c.path().parts() == [name])
+            .and_then(|i| i32::try_from(i).ok())
+            .ok_or_else(|| internal(spec, "sort column has no parquet leaf"))
+    };
+    let sorting = spec
+        .sort_columns
+        .iter()
+        .map(|name| {
+            Ok(SortingColumn {
+                column_idx: leaf_index(name)?,
+                descending: false,
+                nulls_first: true,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(row_group_rows))
+        .set_data_page_row_count_limit(DATA_PAGE_ROW_LIMIT)
+        .set_sorting_columns(Some(sorting))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(FORMAT_VERSION_KEY.into(), FORMAT_VERSION.to_string()),
+            KeyValue::new(MIN_TIME_KEY.into(), min_time_ns.to_string()),
+            KeyValue::new(MAX_TIME_KEY.into(), max_time_ns.to_string()),
+        ]));
+    for name in &spec.bloom_filter_columns {
+        let column = batch.column(spec.schema.index_of(name)?);
+        // the filter is per row group, so no more distinct values than rows in a group
+        let ndv = distinct_count(column)?.clamp(1, row_group_rows as u64);
+        let path = ColumnPath::from(*name);
+        builder = builder
+            .set_column_bloom_filter_enabled(path.clone(), true)
+            .set_column_bloom_filter_fpp(path.clone(), BLOOM_FILTER_FPP)
+            .set_column_bloom_filter_max_ndv(path, ndv);
+    }
+    Ok(builder.build())
+}
+
+/// Number of distinct values (nulls count as one) in a column.
+fn distinct_count(column: &ArrayRef) -> Result<u64> {
+    let converter = RowConverter::new(vec![SortField::new(column.data_type().clone())])?;
+    let rows = converter.convert_columns(std::slice::from_ref(column))?;
+    let distinct: HashSet<_> = rows.iter().collect();
+    Ok(distinct.len() as u64)
+}
+
+/// Describes an existing file from its footer.
+pub(crate) fn describe_file(
+    spec: &TableSpec,
+    relative: PartitionedPath,
+    path: PathBuf,
+    size_bytes: u64,
+    metadata: &ParquetMetaData,
+) -> ParquetFile {
+    let file_metadata = metadata.file_metadata();
+    let rows = u64::try_from(file_metadata.num_rows()).unwrap_or(0);
+    let key_value = |key: &str| -> Option<i64> {
+        file_metadata
+            .key_value_metadata()?
+            .iter()
+            .find(|kv| kv.key == key)?
+            .value
+            .as_deref()?
+            .parse()
+            .ok()
+    };
+    let (min_time_ns, max_time_ns) = match (key_value(MIN_TIME_KEY), key_value(MAX_TIME_KEY)) {
+        (Some(min), Some(max)) => (min, max),
+        _ => time_range_from_statistics(spec, metadata).unwrap_or_else(|| {
+            let start = relative.partition.start_ns();
+            (start, start.saturating_add(3_600_000_000_000 - 1))
+        }),
+    };
+    ParquetFile {
+        path,
+        relative,
+        size_bytes,
+        rows,
+        min_time_ns,
+        max_time_ns,
+    }
+}
+
+fn time_range_from_statistics(spec: &TableSpec, metadata: &ParquetMetaData) -> Option<(i64, i64)> {
+    let leaf = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().parts() == [spec.time_column])?;
+    let mut range: Option<(i64, i64)> = None;
+    for row_group in metadata.row_groups() {
+        let Some(Statistics::Int64(stats)) = row_group.column(leaf).statistics() else {
+            return None;
+        };
+        let (min, max) = (*stats.min_opt()?, *stats.max_opt()?);
+        range = Some(range.map_or((min, max), |(lo, hi)| (lo.min(min), hi.max(max))));
+    }
+    range
+}
+
+/// Reads every row of a Parquet file with the plain `parquet::arrow` reader.
+pub fn read_parquet_file(path: &Path) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).at(path)?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+/// The Arrow schema stored in a Parquet file.
+#[cfg(test)]
+pub(crate) fn file_schema(path: &Path) -> Result<arrow::datatypes::SchemaRef> {
+    let file = File::open(path).at(path)?;
+    Ok(Arc::clone(
+        ParquetRecordBatchReaderBuilder::try_new(file)?.schema(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use bytes_reader::{bloom_and_index, write_to};
+    use parquet::basic::Compression;
+
+    use super::*;
+    use crate::test_util::{
+        BASE_NS, HOUR_NS, batch, batch_with, ids_of, is_sorted_by_trace_then_time, spec, trace_of,
+    };
+
+    mod bytes_reader {
+        use std::path::{Path, PathBuf};
+
+        use parquet::bloom_filter::Sbbf;
+        use parquet::file::metadata::ParquetMetaData;
+        use parquet::file::properties::ReaderProperties;
+        use parquet::file::reader::FileReader;
+        use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
+
+        pub(super) fn write_to(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        }
+
+        /// The file's metadata (with page index) and the bloom filter of `column` per row group.
+        pub(super) fn bloom_and_index(
+            path: &Path,
+            column: usize,
+        ) -> (ParquetMetaData, Vec<Option<Sbbf>>) {
+            let options = ReadOptionsBuilder::new()
+                .with_page_index()
+                .with_reader_properties(
+                    ReaderProperties::builder()
+                        .set_read_bloom_filter(true)
+                        .build(),
+                )
+                .build();
+            let reader =
+                SerializedFileReader::new_with_options(std::fs::File::open(path).unwrap(), options)
+                    .unwrap();
+            let blooms = (0..reader.num_row_groups())
+                .map(|i| {
+                    reader
+                        .get_row_group(i)
+                        .unwrap()
+                        .get_column_bloom_filter(column)
+                        .cloned()
+                })
+                .collect();
+            (reader.metadata().clone(), blooms)
+        }
+    }
+
+    #[test]
+    fn rows_split_into_their_hour_partitions() {
+        // rows in three hours, interleaved, in two batches
+        let batches = [batch(0..300), batch(300..600)];
+        let files = encode_partitions(&spec(), &batches, 65_536).unwrap();
+        assert_eq!(files.len(), 3);
+        let dir = tempfile::tempdir().unwrap();
+        let mut all_ids = Vec::new();
+        for (n, file) in files.iter().enumerate() {
+            let expect_start = BASE_NS + n as i64 * HOUR_NS;
+            assert_eq!(
+                file.relative.partition,
+                PartitionHour::from_timestamp_ns(expect_start)
+            );
+            assert!(
+                file.relative
+                    .to_string()
+                    .starts_with(&format!("spans/date=2026-11-25/hour=0{}/", 7 + n))
+            );
+            assert!(file.min_time_ns >= expect_start && file.max_time_ns < expect_start + HOUR_NS);
+            let rows =
+                read_parquet_file(&write_to(dir.path(), &format!("{n}.parquet"), &file.bytes))
+                    .unwrap();
+            let ids = ids_of(&rows);
+            assert_eq!(ids.len() as u64, file.rows);
+            assert!(
+                ids.iter().all(|id| id % 3 == n as u64),
+                "hour {n} holds rows of another hour"
+            );
+            all_ids.extend(ids);
+        }
+        all_ids.sort_unstable();
+        assert_eq!(all_ids, (0..600).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn each_file_is_sorted_by_the_sort_columns() {
+        let batches = [batch((0..500).rev()), batch((500..1000).rev())];
+        let dir = tempfile::tempdir().unwrap();
+        for (n, file) in encode_partitions(&spec(), &batches, 64)
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let path = write_to(dir.path(), &format!("{n}.parquet"), &file.bytes);
+            let rows = read_parquet_file(&path).unwrap();
+            let merged = compute::concat_batches(&rows[0].schema(), &rows).unwrap();
+            assert!(
+                is_sorted_by_trace_then_time(&merged),
+                "file {n} is not sorted"
+            );
+            let (metadata, _) = bloom_and_index(&path, 1);
+            let sorting = metadata.row_group(0).sorting_columns().unwrap();
+            assert_eq!(
+                sorting.iter().map(|s| s.column_idx).collect::<Vec<_>>(),
+                vec![1, 2]
+            );
+        }
+    }
+
+    #[test]
+    fn files_carry_bloom_filters_page_index_statistics_and_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        // one hour, 1000 rows, row groups of 300 rows
+        let rows = batch_with(0..1000, |id| BASE_NS + id as i64 * 1_000_000);
+        let files = encode_partitions(&spec(), &[rows], 300).unwrap();
+        assert_eq!(files.len(), 1);
+        let path = write_to(dir.path(), "f.parquet", &files[0].bytes);
+        let (metadata, blooms) = bloom_and_index(&path, 1);
+
+        assert_eq!(metadata.num_row_groups(), 4);
+        assert!(metadata.row_groups().iter().all(|rg| rg.num_rows() <= 300));
+        let kv = metadata.file_metadata().key_value_metadata().unwrap();
+        assert!(
+            kv.iter()
+                .any(|kv| kv.key == FORMAT_VERSION_KEY && kv.value.as_deref() == Some("1"))
+        );
+        assert!(matches!(
+            metadata.row_group(0).column(1).compression(),
+            Compression::ZSTD(_)
+        ));
+        assert!(metadata.row_group(0).column(2).statistics().is_some());
+        // page index: column index and offset index for every row group and column
+        let column_index = metadata.column_index().expect("column index");
+        let offset_index = metadata.offset_index().expect("offset index");
+        assert_eq!((column_index.len(), offset_index.len()), (4, 4));
+        assert!(
+            offset_index[0]
+                .iter()
+                .all(|o| !o.page_locations().is_empty())
+        );
+
+        // bloom filter on trace_id in every row group: all present ids hit
+        let present: BTreeSet<[u8; 16]> = (0..1000).map(trace_of).collect();
+        for bloom in &blooms {
+            let bloom = bloom.as_ref().expect("bloom filter on trace_id");
+            // the row group holds some of the traces; each of its traces must hit
+            let hits = present.iter().filter(|t| bloom.check(&t[..])).count();
+            assert!(hits > 0);
+        }
+        let (_, id_blooms) = bloom_and_index(&path, 0);
+        assert!(
+            id_blooms.iter().all(Option::is_none),
+            "no bloom filter on columns not asked for"
+        );
+        // absent ids are mostly rejected (fpp 0.01)
+        let bloom = blooms[0].as_ref().unwrap();
+        let false_hits = (1_000_000u64..1_000_200)
+            .map(|n| {
+                let mut t = [0xabu8; 16];
+                t[..8].copy_from_slice(&n.to_be_bytes());
+                t
+            })
+            .filter(|t| bloom.check(&t[..]))
+            .count();
+        assert!(
+            false_hits < 20,
+            "{false_hits} of 200 absent trace ids hit the bloom filter"
+        );
+    }
+
+    #[test]
+    fn files_are_readable_with_plain_parquet_arrow_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = encode_partitions(&spec(), &[batch(0..90)], 65_536).unwrap();
+        let path = write_to(dir.path(), "f.parquet", &files[0].bytes);
+        // same columns and types (the schema-level metadata carries the file's key-value metadata)
+        assert_eq!(file_schema(&path).unwrap().fields(), spec().schema.fields());
+        let rows = read_parquet_file(&path).unwrap();
+        assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 30);
+        // the catalog's description from the footer matches what the flush knew
+        let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&File::open(&path).unwrap())
+            .unwrap();
+        let described = describe_file(
+            &spec(),
+            files[0].relative.clone(),
+            path.clone(),
+            1,
+            &metadata,
+        );
+        assert_eq!(
+            (described.rows, described.min_time_ns, described.max_time_ns),
+            (files[0].rows, files[0].min_time_ns, files[0].max_time_ns)
+        );
+    }
+
+    #[test]
+    fn empty_input_writes_no_file() {
+        let empty = batch(0..0);
+        assert!(encode_partitions(&spec(), &[empty], 10).unwrap().is_empty());
+        assert!(encode_partitions(&spec(), &[], 10).unwrap().is_empty());
+    }
+}
