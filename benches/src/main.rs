@@ -1,1 +1,365 @@
-fn main() {}
+//! `meshscope-bench`: the end-to-end benchmark harness.
+//!
+//! Starts a release `meshscope` on a fresh data directory, drives `meshscope-loadgen` against
+//! it for a fixed volume, and reports what a user would measure from outside: acknowledged
+//! spans/s, server CPU seconds per million spans, peak RSS, bytes on disk per span after the
+//! flush (beside the OTLP protobuf bytes per span on the wire), and, with `--overload`, how
+//! the server behaves when offered three times the rate it sustained.
+//!
+//! ```sh
+//! cargo build --release -p meshscope -p meshscope-loadgen
+//! cargo run --release -p meshscope-bench -- --spans 2000000 --runs 3
+//! ```
+//!
+//! Results go to `benches/results/latest.json` and `latest.md` (medians over `--runs`).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+#[command(about = "End-to-end ingest benchmark of meshscope")]
+struct Args {
+    /// Spans per run.
+    #[arg(long, default_value_t = 2_000_000)]
+    spans: u64,
+    /// Runs; figures are medians.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// OTLP protocol of the load generator: grpc, http-proto or http-json.
+    #[arg(long, default_value = "grpc")]
+    protocol: String,
+    /// Concurrent requests of the load generator.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Spans per request.
+    #[arg(long, default_value_t = 2000)]
+    batch_spans: usize,
+    /// Also run the overload test: 3x the sustained rate for `--overload-seconds`.
+    #[arg(long)]
+    overload: bool,
+    #[arg(long, default_value_t = 60)]
+    overload_seconds: u64,
+    /// Where the release binaries are.
+    #[arg(long, default_value = "target/release")]
+    bin_dir: PathBuf,
+    /// Where results are written.
+    #[arg(long, default_value = "benches/results")]
+    out: PathBuf,
+    /// Extra flags passed to meshscope.
+    #[arg(long, allow_hyphen_values = true)]
+    server_arg: Vec<String>,
+}
+
+struct Server {
+    child: Child,
+    otlp_grpc: SocketAddr,
+    otlp_http: SocketAddr,
+}
+
+impl Server {
+    fn start(bin: &Path, data: &Path, extra: &[String]) -> anyhow::Result<Self> {
+        let mut child = Command::new(bin)
+            .args([
+                "--otlp-grpc-addr",
+                "127.0.0.1:0",
+                "--otlp-http-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(data)
+            .args(extra)
+            .env("MESHSCOPE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let (otlp_grpc, otlp_http) = loop {
+            let Some(line) = lines.next() else {
+                bail!("meshscope exited before listening");
+            };
+            let line = line?;
+            if line.contains("meshscope listening") {
+                let field = |name: &str| -> anyhow::Result<SocketAddr> {
+                    line.split_whitespace()
+                        .find_map(|w| w.strip_prefix(name))
+                        .with_context(|| format!("{name} in {line}"))?
+                        .parse()
+                        .context("address")
+                };
+                break (field("otlp_grpc=")?, field("otlp_http=")?);
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self {
+            child,
+            otlp_grpc,
+            otlp_http,
+        })
+    }
+
+    /// (user + system CPU seconds, peak RSS bytes) of the server process so far.
+    fn usage(&self) -> anyhow::Result<(f64, u64)> {
+        let pid = self.child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        let after_comm = stat.rsplit_once(')').map(|(_, s)| s).context("stat")?;
+        let fields: Vec<&str> = after_comm.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of stat; after the comm they are 12 and 13.
+        let ticks: u64 = fields.get(11).context("utime")?.parse::<u64>()?
+            + fields.get(12).context("stime")?.parse::<u64>()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let hwm_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("VmHWM")?;
+        Ok((ticks as f64 / 100.0, hwm_kb * 1024))
+    }
+
+    /// SIGTERM and wait: the server flushes its head to Parquet and exits.
+    fn stop(mut self) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -TERM failed");
+        }
+        let exit = self.child.wait()?;
+        if !exit.success() {
+            bail!("meshscope exited with {exit}");
+        }
+        Ok(())
+    }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                dir_bytes(&p)
+            } else {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            }
+        })
+        .sum()
+}
+
+fn loadgen(args: &Args, server: &Server, extra: &[String], report: &Path) -> anyhow::Result<Value> {
+    let endpoint = match args.protocol.as_str() {
+        "grpc" => format!("http://{}", server.otlp_grpc),
+        _ => format!("http://{}", server.otlp_http),
+    };
+    let status = Command::new(args.bin_dir.join("meshscope-loadgen"))
+        .args(["--endpoint", &endpoint, "--protocol", &args.protocol])
+        .args(["--concurrency", &args.concurrency.to_string()])
+        .args(["--batch-spans", &args.batch_spans.to_string()])
+        .arg("--report-json")
+        .arg(report)
+        .args(extra)
+        .stdout(Stdio::null())
+        .status()
+        .context("running meshscope-loadgen")?;
+    let text = std::fs::read_to_string(report).context("loadgen report")?;
+    let value: Value = serde_json::from_str(&text)?;
+    if !status.success() && extra.iter().all(|a| a != "--max-retries") {
+        bail!("meshscope-loadgen failed: {text}");
+    }
+    Ok(value)
+}
+
+fn f(v: &Value, path: &[&str]) -> f64 {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[*p];
+    }
+    cur.as_f64().unwrap_or(f64::NAN)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    match xs.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => xs[n / 2],
+        n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+    }
+}
+
+fn ingest_run(args: &Args, scratch: &Path, run: usize) -> anyhow::Result<Value> {
+    let data = scratch.join(format!("run-{run}"));
+    let server = Server::start(&args.bin_dir.join("meshscope"), &data, &args.server_arg)?;
+    let started = Instant::now();
+    let report = loadgen(
+        args,
+        &server,
+        &["--spans".into(), args.spans.to_string()],
+        &scratch.join(format!("loadgen-{run}.json")),
+    )?;
+    let wall = started.elapsed().as_secs_f64();
+    let (cpu, peak_rss) = server.usage()?;
+    server.stop()?;
+    let acked = f(&report, &["spans", "acked"]).max(f(&report, &["spans_acked"]));
+    let disk = dir_bytes(&data.join("spans"));
+    let wire = f(&report, &["bytes", "sent"]).max(f(&report, &["bytes_sent"]));
+    let result = json!({
+        "run": run,
+        "spans_acked": acked,
+        "wall_seconds": wall,
+        "acked_spans_per_second": acked / wall,
+        "loadgen_acked_spans_per_second": f(&report, &["throughput", "acked_spans_per_second"]).max(f(&report, &["acked_spans_per_second"])),
+        "server_cpu_seconds_per_million_spans": cpu / (acked / 1e6),
+        "peak_rss_bytes": peak_rss,
+        "disk_bytes_per_span": disk as f64 / acked,
+        "otlp_bytes_per_span": wire / acked,
+        "request_latency_p50_ms": f(&report, &["latency_ms", "p50"]).max(f(&report, &["latency_p50_ms"])),
+        "request_latency_p99_ms": f(&report, &["latency_ms", "p99"]).max(f(&report, &["latency_p99_ms"])),
+    });
+    eprintln!("run {run}: {result}");
+    std::fs::remove_dir_all(&data).ok();
+    Ok(result)
+}
+
+fn overload_run(args: &Args, scratch: &Path, sustained: f64) -> anyhow::Result<Value> {
+    let data = scratch.join("overload");
+    let server = Server::start(&args.bin_dir.join("meshscope"), &data, &args.server_arg)?;
+    let rate = (sustained * 3.0).round() as u64;
+    let report = loadgen(
+        args,
+        &server,
+        &[
+            "--rate".into(),
+            rate.to_string(),
+            "--duration".into(),
+            format!("{}s", args.overload_seconds),
+            "--max-retries".into(),
+            "3".into(),
+        ],
+        &scratch.join("loadgen-overload.json"),
+    )?;
+    let (cpu, peak_rss) = server.usage()?;
+    server.stop()?;
+    let acked = f(&report, &["spans", "acked"]).max(f(&report, &["spans_acked"]));
+    let stored = count_stored_spans(&data)?;
+    Ok(json!({
+        "offered_spans_per_second": rate,
+        "seconds": args.overload_seconds,
+        "loadgen": report,
+        "server_cpu_seconds": cpu,
+        "peak_rss_bytes": peak_rss,
+        "spans_acked": acked,
+        "spans_stored": stored,
+        "every_acknowledged_span_stored": stored as f64 >= acked,
+    }))
+}
+
+/// Rows in the Parquet files of a stopped server's data directory (the footer row counts).
+fn count_stored_spans(data: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    let mut stack = vec![data.join("spans")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let file = std::fs::File::open(&p)?;
+                let reader = parquet::file::reader::SerializedFileReader::new(file)?;
+                use parquet::file::reader::FileReader;
+                total += reader.metadata().file_metadata().num_rows() as u64;
+            }
+        }
+    }
+    Ok(total)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    for bin in ["meshscope", "meshscope-loadgen"] {
+        let path = args.bin_dir.join(bin);
+        if !path.exists() {
+            bail!(
+                "{} not found: run `cargo build --release -p meshscope -p meshscope-loadgen` first",
+                path.display()
+            );
+        }
+    }
+    let scratch = tempfile::tempdir()?;
+    let mut runs = Vec::new();
+    for run in 0..args.runs {
+        runs.push(ingest_run(&args, scratch.path(), run)?);
+    }
+    let med = |key: &str| median(runs.iter().map(|r| f(r, &[key])).collect());
+    let summary = json!({
+        "acked_spans_per_second": med("acked_spans_per_second"),
+        "server_cpu_seconds_per_million_spans": med("server_cpu_seconds_per_million_spans"),
+        "peak_rss_bytes": med("peak_rss_bytes"),
+        "disk_bytes_per_span": med("disk_bytes_per_span"),
+        "otlp_bytes_per_span": med("otlp_bytes_per_span"),
+        "request_latency_p50_ms": med("request_latency_p50_ms"),
+        "request_latency_p99_ms": med("request_latency_p99_ms"),
+    });
+    let overload = if args.overload {
+        Some(overload_run(&args, scratch.path(), f(&summary, &["acked_spans_per_second"]))?)
+    } else {
+        None
+    };
+    let machine = json!({
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpu": std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name")).map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())),
+    });
+    let result = json!({
+        "schema": "meshscope-bench/v1",
+        "machine": machine,
+        "config": {
+            "spans": args.spans, "runs": args.runs, "protocol": args.protocol,
+            "concurrency": args.concurrency, "batch_spans": args.batch_spans,
+            "server_args": args.server_arg,
+        },
+        "median": summary,
+        "runs": runs,
+        "overload": overload,
+    });
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(args.out.join("latest.json"), serde_json::to_string_pretty(&result)?)?;
+    let md = markdown(&result);
+    std::fs::write(args.out.join("latest.md"), &md)?;
+    println!("{md}");
+    Ok(())
+}
+
+fn markdown(r: &Value) -> String {
+    let m = &r["median"];
+    let mut out = format!(
+        "| figure (median of {} runs, {} spans each, {} x{}, {} spans/request) | value |\n|---|---|\n",
+        r["config"]["runs"], r["config"]["spans"], r["config"]["protocol"].as_str().unwrap_or(""),
+        r["config"]["concurrency"], r["config"]["batch_spans"]
+    );
+    let row = |out: &mut String, name: &str, v: String| out.push_str(&format!("| {name} | {v} |\n"));
+    row(&mut out, "acknowledged spans/s (durable acks)", format!("{:.0}", f(m, &["acked_spans_per_second"])));
+    row(&mut out, "server CPU seconds per million spans", format!("{:.2}", f(m, &["server_cpu_seconds_per_million_spans"])));
+    row(&mut out, "peak RSS", format!("{:.0} MiB", f(m, &["peak_rss_bytes"]) / 1048576.0));
+    row(&mut out, "bytes on disk per span (Parquet)", format!("{:.1}", f(m, &["disk_bytes_per_span"])));
+    row(&mut out, "OTLP protobuf bytes per span (wire)", format!("{:.1}", f(m, &["otlp_bytes_per_span"])));
+    row(&mut out, "export latency p50 / p99", format!("{:.1} / {:.1} ms", f(m, &["request_latency_p50_ms"]), f(m, &["request_latency_p99_ms"])));
+    if let Some(o) = r["overload"].as_object() {
+        row(&mut out, "overload: offered spans/s", format!("{}", o["offered_spans_per_second"]));
+        row(&mut out, "overload: acknowledged / stored spans", format!("{} / {}", o["spans_acked"], o["spans_stored"]));
+        row(&mut out, "overload: peak RSS", format!("{:.0} MiB", o["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1048576.0));
+    }
+    out.push_str(&format!("\nmachine: {} cores, {}\n", r["machine"]["cores"], r["machine"]["cpu"].as_str().unwrap_or("?")));
+    out
+}

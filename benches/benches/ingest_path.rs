@@ -1,0 +1,95 @@
+//! The ingest path without the network: OTLP protobuf → validated Arrow batch → sorted,
+//! zstd Parquet with a bloom filter, on realistic mesh spans from `meshscope-loadgen`.
+//!
+//! `cargo bench -p meshscope-bench --bench ingest_path` reports spans/s for each stage and
+//! prints the Parquet bytes per span next to the OTLP protobuf bytes per span.
+
+use arrow::record_batch::RecordBatch;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use meshscope_loadgen::{Encoding, Generator, GeneratorConfig, TimeBase};
+use meshscope_storage::{TableSpec, encode_parquet};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+
+const BATCH_SPANS: usize = 1000;
+const BATCHES: usize = 20;
+
+fn spans_table() -> TableSpec {
+    use meshscope_model::spans::{self, col};
+    TableSpec {
+        name: spans::TABLE,
+        schema: spans::schema(),
+        time_column: col::START_TIME,
+        sort_columns: vec![col::TRACE_ID, col::START_TIME],
+        bloom_filter_columns: vec![col::TRACE_ID],
+    }
+}
+
+/// `BATCHES` export requests of `BATCH_SPANS` spans each, as protobuf bytes.
+fn payloads() -> Vec<Vec<u8>> {
+    let mut generator = Generator::new(GeneratorConfig {
+        time_base: TimeBase::Fixed {
+            unix_nanos: 1_764_000_000_000_000_000,
+        },
+        ..GeneratorConfig::default()
+    });
+    (0..BATCHES)
+        .map(|_| {
+            let mut out = Vec::new();
+            generator.fill_batch(BATCH_SPANS, Encoding::Protobuf, &mut out);
+            out
+        })
+        .collect()
+}
+
+fn decode(payload: &[u8]) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest::decode(payload).expect("valid protobuf")
+}
+
+fn to_arrow(payload: &[u8]) -> RecordBatch {
+    let converted = meshscope_ingest::traces_to_batch(&decode(payload), i64::MAX / 2)
+        .expect("convert");
+    assert_eq!(converted.rejected, 0, "{}", converted.message);
+    converted.batch
+}
+
+fn ingest_path(c: &mut Criterion) {
+    let payloads = payloads();
+    let spans = (BATCHES * BATCH_SPANS) as u64;
+    let table = spans_table();
+
+    // Size report: on-disk bytes per span next to the wire size.
+    let wire: usize = payloads.iter().map(Vec::len).sum();
+    let batches: Vec<_> = payloads.iter().map(|p| to_arrow(p)).collect();
+    let files = encode_parquet(&table, &batches, 65_536).expect("parquet");
+    let disk: usize = files.iter().map(|f| f.bytes.len()).sum();
+    eprintln!(
+        "ingest_path: {spans} spans: OTLP protobuf {:.1} bytes/span, Parquet {:.1} bytes/span ({} files)",
+        wire as f64 / spans as f64,
+        disk as f64 / spans as f64,
+        files.len()
+    );
+
+    let mut group = c.benchmark_group("ingest_path");
+    group.throughput(Throughput::Elements(spans));
+    group.sample_size(10);
+    group.bench_function("decode", |b| {
+        b.iter(|| payloads.iter().map(|p| decode(p).resource_spans.len()).sum::<usize>())
+    });
+    group.bench_function("decode_to_arrow", |b| {
+        b.iter(|| payloads.iter().map(|p| to_arrow(p).num_rows()).sum::<usize>())
+    });
+    group.bench_function("arrow_to_parquet", |b| {
+        b.iter(|| encode_parquet(&table, &batches, 65_536).expect("parquet").len())
+    });
+    group.bench_function("decode_to_parquet", |b| {
+        b.iter(|| {
+            let batches: Vec<_> = payloads.iter().map(|p| to_arrow(p)).collect();
+            encode_parquet(&table, &batches, 65_536).expect("parquet").len()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ingest_path);
+criterion_main!(benches);
