@@ -72,6 +72,11 @@ async fn accepts_protobuf_json_and_gzip_over_http() {
     .await;
     assert_eq!(status, StatusCode::OK);
 
+    let zstd = zstd::encode_all(&request("zstd-svc", vec![span(4)]).encode_to_vec()[..], 3)
+        .expect("zstd");
+    let (status, _, _) = post(addr, "application/x-protobuf", Some("zstd"), zstd).await;
+    assert_eq!(status, StatusCode::OK);
+
     // The example from the OTLP repository, unchanged: upper-case hex ids.
     let example = include_bytes!("../data/trace.json").to_vec();
     let (status, _, bytes) = post(addr, "application/json", None, example).await;
@@ -92,6 +97,7 @@ async fn accepts_protobuf_json_and_gzip_over_http() {
     let services = counts(strings(&rows, "service_name"));
     assert_eq!(services["proto-svc"], 2);
     assert_eq!(services["gzip-svc"], 1);
+    assert_eq!(services["zstd-svc"], 1);
     let (batch, row) = row_named(&rows, "I'm a server span");
     assert_eq!(
         value(&batch, "trace_id", row),
@@ -263,6 +269,14 @@ async fn grpc_accepts_and_refuses_with_status_codes() {
         .export(request("grpc-gzip", vec![span(22)]))
         .await
         .expect("gzip export");
+    let mut zstd_client = TraceServiceClient::connect(endpoint.clone())
+        .await
+        .expect("connect")
+        .send_compressed(tonic::codec::CompressionEncoding::Zstd);
+    zstd_client
+        .export(request("grpc-zstd", vec![span(26)]))
+        .await
+        .expect("zstd export");
 
     let mut bad = span(23);
     bad.trace_id = vec![0; 16];
@@ -314,7 +328,7 @@ async fn grpc_accepts_and_refuses_with_status_codes() {
     );
 
     let ids = counts(strings(&stored_rows(&server.storage), "span_id"));
-    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert_eq!(ids.len(), 5, "{ids:?}");
     drop(client);
     server.shutdown().await.expect("shutdown");
 }
@@ -425,18 +439,25 @@ fn regex_like_partition(rel: &str) -> bool {
 async fn overload_is_refused_with_retry_after() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut args = args(dir.path());
-    // A head that fills after one request and is not flushed meanwhile.
+    // A head that is full after one request. The background flush empties it again, so each
+    // protocol sends until it is refused; every accepted span is counted.
     args.head_limit_bytes = Some(64 << 10);
     args.flush_max_bytes = Some(64 << 10);
     args.flush_max_age = Some("1h".into());
     let server = start_with(args).await;
     let addr = server.otlp_http_addr;
-    let mut refused = None;
     let mut accepted = 0;
-    for round in 0..50u64 {
-        let body =
-            request("load", (round * 200..round * 200 + 200).map(span).collect()).encode_to_vec();
-        let (status, retry_after, _) = post(addr, "application/x-protobuf", None, body).await;
+    let mut next = 0u64;
+    let mut batch = || {
+        let spans = (next..next + 200).map(span).collect();
+        next += 200;
+        request("load", spans)
+    };
+
+    let mut refused = None;
+    for _ in 0..200 {
+        let (status, retry_after, _) =
+            post(addr, "application/x-protobuf", None, batch().encode_to_vec()).await;
         match status {
             StatusCode::OK => accepted += 200,
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
@@ -446,35 +467,34 @@ async fn overload_is_refused_with_retry_after() {
             other => panic!("unexpected status {other}"),
         }
     }
-    let retry_after = refused.expect("the server pushes back once the head is full");
-    let secs: u64 = retry_after
-        .expect("Retry-After header")
-        .parse()
-        .expect("seconds");
+    let retry_after = refused.expect("OTLP/HTTP pushes back once the head is full");
+    let secs: u64 = retry_after.expect("Retry-After header").parse().expect("seconds");
     assert!(secs >= 1);
-    // gRPC says UNAVAILABLE.
+
     let mut client = TraceServiceClient::connect(format!("http://{}", server.otlp_grpc_addr))
         .await
         .expect("connect");
-    let status = client
-        .export(request("load", vec![span(99_999)]))
-        .await
-        .expect_err("refused");
+    let mut refused = None;
+    for _ in 0..200 {
+        match client.export(batch()).await {
+            Ok(_) => accepted += 200,
+            Err(status) => {
+                refused = Some(status);
+                break;
+            }
+        }
+    }
+    let status = refused.expect("OTLP/gRPC pushes back once the head is full");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let details = tonic_types::StatusExt::get_details_retry_info(&status);
+    assert!(details.is_some_and(|r| r.retry_delay.is_some()), "RetryInfo: {status:?}");
+
     // After a flush the server accepts again, and nothing accepted was lost.
     server.storage.flush().await.expect("flush");
-    let (status, _, _) = post(
-        addr,
-        "application/x-protobuf",
-        None,
-        request("load", vec![span(1_000_000)]).encode_to_vec(),
-    )
-    .await;
+    let (status, _, _) = post(addr, "application/x-protobuf", None, batch().encode_to_vec()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        strings(&stored_rows(&server.storage), "span_id").len(),
-        accepted + 1
-    );
+    accepted += 200;
+    assert_eq!(strings(&stored_rows(&server.storage), "span_id").len(), accepted);
     drop(client);
     server.shutdown().await.expect("shutdown");
 }
