@@ -47,8 +47,8 @@ fn decode(payload: &[u8]) -> ExportTraceServiceRequest {
 }
 
 fn to_arrow(payload: &[u8]) -> RecordBatch {
-    let converted = meshscope_ingest::traces_to_batch(&decode(payload), i64::MAX / 2)
-        .expect("convert");
+    let converted =
+        meshscope_ingest::traces_to_batch(&decode(payload), i64::MAX / 2).expect("convert");
     assert_eq!(converted.rejected, 0, "{}", converted.message);
     converted.batch
 }
@@ -74,18 +74,34 @@ fn ingest_path(c: &mut Criterion) {
     group.throughput(Throughput::Elements(spans));
     group.sample_size(10);
     group.bench_function("decode", |b| {
-        b.iter(|| payloads.iter().map(|p| decode(p).resource_spans.len()).sum::<usize>())
+        b.iter(|| {
+            payloads
+                .iter()
+                .map(|p| decode(p).resource_spans.len())
+                .sum::<usize>()
+        })
     });
     group.bench_function("decode_to_arrow", |b| {
-        b.iter(|| payloads.iter().map(|p| to_arrow(p).num_rows()).sum::<usize>())
+        b.iter(|| {
+            payloads
+                .iter()
+                .map(|p| to_arrow(p).num_rows())
+                .sum::<usize>()
+        })
     });
     group.bench_function("arrow_to_parquet", |b| {
-        b.iter(|| encode_parquet(&table, &batches, 65_536).expect("parquet").len())
+        b.iter(|| {
+            encode_parquet(&table, &batches, 65_536)
+                .expect("parquet")
+                .len()
+        })
     });
     group.bench_function("decode_to_parquet", |b| {
         b.iter(|| {
             let batches: Vec<_> = payloads.iter().map(|p| to_arrow(p)).collect();
-            encode_parquet(&table, &batches, 65_536).expect("parquet").len()
+            encode_parquet(&table, &batches, 65_536)
+                .expect("parquet")
+                .len()
         })
     });
     group.finish();

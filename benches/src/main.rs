@@ -313,7 +313,11 @@ fn main() -> anyhow::Result<()> {
         "request_latency_p99_ms": med("request_latency_p99_ms"),
     });
     let overload = if args.overload {
-        Some(overload_run(&args, scratch.path(), f(&summary, &["acked_spans_per_second"]))?)
+        Some(overload_run(
+            &args,
+            scratch.path(),
+            f(&summary, &["acked_spans_per_second"]),
+        )?)
     } else {
         None
     };
@@ -334,7 +338,10 @@ fn main() -> anyhow::Result<()> {
         "overload": overload,
     });
     std::fs::create_dir_all(&args.out)?;
-    std::fs::write(args.out.join("latest.json"), serde_json::to_string_pretty(&result)?)?;
+    std::fs::write(
+        args.out.join("latest.json"),
+        serde_json::to_string_pretty(&result)?,
+    )?;
     let md = markdown(&result);
     std::fs::write(args.out.join("latest.md"), &md)?;
     println!("{md}");
@@ -345,21 +352,72 @@ fn markdown(r: &Value) -> String {
     let m = &r["median"];
     let mut out = format!(
         "| figure (median of {} runs, {} spans each, {} x{}, {} spans/request) | value |\n|---|---|\n",
-        r["config"]["runs"], r["config"]["spans"], r["config"]["protocol"].as_str().unwrap_or(""),
-        r["config"]["concurrency"], r["config"]["batch_spans"]
+        r["config"]["runs"],
+        r["config"]["spans"],
+        r["config"]["protocol"].as_str().unwrap_or(""),
+        r["config"]["concurrency"],
+        r["config"]["batch_spans"]
     );
-    let row = |out: &mut String, name: &str, v: String| out.push_str(&format!("| {name} | {v} |\n"));
-    row(&mut out, "acknowledged spans/s (durable acks)", format!("{:.0}", f(m, &["acked_spans_per_second"])));
-    row(&mut out, "server CPU seconds per million spans", format!("{:.2}", f(m, &["server_cpu_seconds_per_million_spans"])));
-    row(&mut out, "peak RSS", format!("{:.0} MiB", f(m, &["peak_rss_bytes"]) / 1048576.0));
-    row(&mut out, "bytes on disk per span (Parquet)", format!("{:.1}", f(m, &["disk_bytes_per_span"])));
-    row(&mut out, "OTLP protobuf bytes per span (wire)", format!("{:.1}", f(m, &["otlp_bytes_per_span"])));
-    row(&mut out, "export latency p50 / p99", format!("{:.1} / {:.1} ms", f(m, &["request_latency_p50_ms"]), f(m, &["request_latency_p99_ms"])));
+    let row =
+        |out: &mut String, name: &str, v: String| out.push_str(&format!("| {name} | {v} |\n"));
+    row(
+        &mut out,
+        "acknowledged spans/s (durable acks)",
+        format!("{:.0}", f(m, &["acked_spans_per_second"])),
+    );
+    row(
+        &mut out,
+        "server CPU seconds per million spans",
+        format!("{:.2}", f(m, &["server_cpu_seconds_per_million_spans"])),
+    );
+    row(
+        &mut out,
+        "peak RSS",
+        format!("{:.0} MiB", f(m, &["peak_rss_bytes"]) / 1048576.0),
+    );
+    row(
+        &mut out,
+        "bytes on disk per span (Parquet)",
+        format!("{:.1}", f(m, &["disk_bytes_per_span"])),
+    );
+    row(
+        &mut out,
+        "OTLP protobuf bytes per span (wire)",
+        format!("{:.1}", f(m, &["otlp_bytes_per_span"])),
+    );
+    row(
+        &mut out,
+        "export latency p50 / p99",
+        format!(
+            "{:.1} / {:.1} ms",
+            f(m, &["request_latency_p50_ms"]),
+            f(m, &["request_latency_p99_ms"])
+        ),
+    );
     if let Some(o) = r["overload"].as_object() {
-        row(&mut out, "overload: offered spans/s", format!("{}", o["offered_spans_per_second"]));
-        row(&mut out, "overload: acknowledged / stored spans", format!("{} / {}", o["spans_acked"], o["spans_stored"]));
-        row(&mut out, "overload: peak RSS", format!("{:.0} MiB", o["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1048576.0));
+        row(
+            &mut out,
+            "overload: offered spans/s",
+            format!("{}", o["offered_spans_per_second"]),
+        );
+        row(
+            &mut out,
+            "overload: acknowledged / stored spans",
+            format!("{} / {}", o["spans_acked"], o["spans_stored"]),
+        );
+        row(
+            &mut out,
+            "overload: peak RSS",
+            format!(
+                "{:.0} MiB",
+                o["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1048576.0
+            ),
+        );
     }
-    out.push_str(&format!("\nmachine: {} cores, {}\n", r["machine"]["cores"], r["machine"]["cpu"].as_str().unwrap_or("?")));
+    out.push_str(&format!(
+        "\nmachine: {} cores, {}\n",
+        r["machine"]["cores"],
+        r["machine"]["cpu"].as_str().unwrap_or("?")
+    ));
     out
 }

@@ -72,8 +72,8 @@ async fn accepts_protobuf_json_and_gzip_over_http() {
     .await;
     assert_eq!(status, StatusCode::OK);
 
-    let zstd = zstd::encode_all(&request("zstd-svc", vec![span(4)]).encode_to_vec()[..], 3)
-        .expect("zstd");
+    let zstd =
+        zstd::encode_all(&request("zstd-svc", vec![span(4)]).encode_to_vec()[..], 3).expect("zstd");
     let (status, _, _) = post(addr, "application/x-protobuf", Some("zstd"), zstd).await;
     assert_eq!(status, StatusCode::OK);
 
@@ -456,8 +456,13 @@ async fn overload_is_refused_with_retry_after() {
 
     let mut refused = None;
     for _ in 0..200 {
-        let (status, retry_after, _) =
-            post(addr, "application/x-protobuf", None, batch().encode_to_vec()).await;
+        let (status, retry_after, _) = post(
+            addr,
+            "application/x-protobuf",
+            None,
+            batch().encode_to_vec(),
+        )
+        .await;
         match status {
             StatusCode::OK => accepted += 200,
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
@@ -468,7 +473,10 @@ async fn overload_is_refused_with_retry_after() {
         }
     }
     let retry_after = refused.expect("OTLP/HTTP pushes back once the head is full");
-    let secs: u64 = retry_after.expect("Retry-After header").parse().expect("seconds");
+    let secs: u64 = retry_after
+        .expect("Retry-After header")
+        .parse()
+        .expect("seconds");
     assert!(secs >= 1);
 
     let mut client = TraceServiceClient::connect(format!("http://{}", server.otlp_grpc_addr))
@@ -487,14 +495,26 @@ async fn overload_is_refused_with_retry_after() {
     let status = refused.expect("OTLP/gRPC pushes back once the head is full");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     let details = tonic_types::StatusExt::get_details_retry_info(&status);
-    assert!(details.is_some_and(|r| r.retry_delay.is_some()), "RetryInfo: {status:?}");
+    assert!(
+        details.is_some_and(|r| r.retry_delay.is_some()),
+        "RetryInfo: {status:?}"
+    );
 
     // After a flush the server accepts again, and nothing accepted was lost.
     server.storage.flush().await.expect("flush");
-    let (status, _, _) = post(addr, "application/x-protobuf", None, batch().encode_to_vec()).await;
+    let (status, _, _) = post(
+        addr,
+        "application/x-protobuf",
+        None,
+        batch().encode_to_vec(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     accepted += 200;
-    assert_eq!(strings(&stored_rows(&server.storage), "span_id").len(), accepted);
+    assert_eq!(
+        strings(&stored_rows(&server.storage), "span_id").len(),
+        accepted
+    );
     drop(client);
     server.shutdown().await.expect("shutdown");
 }
