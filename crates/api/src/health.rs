@@ -1,13 +1,16 @@
 //! Health and self-metrics endpoints.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use meshscope_query::QueryEngine;
+
+use crate::error::ApiError;
 
 /// What the API needs from the running server.
 #[derive(Clone)]
@@ -16,15 +19,23 @@ pub struct ApiState {
     pub ready: Arc<AtomicBool>,
     /// Renders the self-metrics in Prometheus text format.
     pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// The query engine, set once storage is open (query endpoints answer 503 until then).
+    pub query: Arc<OnceLock<QueryEngine>>,
 }
 
-/// The API routes.
-pub fn router(state: ApiState) -> Router {
+impl ApiState {
+    /// The query engine, or a 503 while the server is still replaying its write-ahead log.
+    pub fn engine(&self) -> Result<&QueryEngine, ApiError> {
+        self.query.get().ok_or_else(ApiError::not_ready)
+    }
+}
+
+/// The health and self-metrics routes.
+pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(state)
 }
 
 async fn healthz() -> &'static str {
@@ -58,6 +69,7 @@ async fn metrics(State(state): State<ApiState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::router;
     use axum::body::Body;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
@@ -66,6 +78,7 @@ mod tests {
         ApiState {
             ready: Arc::new(AtomicBool::new(ready)),
             render_metrics: Arc::new(|| "meshscope_up 1\n".to_owned()),
+            query: Arc::default(),
         }
     }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use meshscope_ingest::Limits;
+use meshscope_query::QueryConfig;
 use meshscope_storage::{StorageConfig, SyncPolicy};
 use serde::Deserialize;
 
@@ -50,6 +51,12 @@ pub struct ServeArgs {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `meshscope=debug`.
     #[arg(long, env = "MESHSCOPE_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// Cancel a query (SQL, search, trace lookup) after this long (e.g. `30s`).
+    #[arg(long, env = "MESHSCOPE_QUERY_TIMEOUT", value_name = "DURATION")]
+    pub query_timeout: Option<String>,
+    /// Memory one query's operators may reserve, in bytes.
+    #[arg(long, env = "MESHSCOPE_QUERY_MEMORY_LIMIT_BYTES", value_name = "BYTES")]
+    pub query_memory_limit_bytes: Option<usize>,
 }
 
 /// The TOML file; every key is optional.
@@ -62,6 +69,8 @@ pub struct FileConfig {
     pub ingest: IngestSection,
     #[serde(default)]
     pub storage: StorageSection,
+    #[serde(default)]
+    pub query: QuerySection,
     #[serde(default)]
     pub log: LogSection,
 }
@@ -97,6 +106,16 @@ pub struct StorageSection {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct QuerySection {
+    pub timeout: Option<String>,
+    pub memory_limit_bytes: Option<usize>,
+    pub max_concurrent_queries: Option<usize>,
+    pub max_result_bytes: Option<usize>,
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSection {
     pub filter: Option<String>,
 }
@@ -109,6 +128,7 @@ pub struct Config {
     pub http_addr: SocketAddr,
     pub storage: StorageConfig,
     pub limits: Limits,
+    pub query: QueryConfig,
     pub log_filter: String,
 }
 
@@ -192,6 +212,26 @@ impl Config {
                 .max_inflight_bytes
                 .unwrap_or(limit_defaults.max_inflight_bytes),
         };
+        let q = &file.query;
+        let query_defaults = QueryConfig::default();
+        let query = QueryConfig {
+            timeout: match args.query_timeout.as_ref().or(q.timeout.as_ref()) {
+                Some(text) => parse_duration(text).context("query timeout")?,
+                None => query_defaults.timeout,
+            },
+            memory_limit_bytes: args
+                .query_memory_limit_bytes
+                .or(q.memory_limit_bytes)
+                .unwrap_or(query_defaults.memory_limit_bytes),
+            max_concurrent_queries: q
+                .max_concurrent_queries
+                .unwrap_or(query_defaults.max_concurrent_queries),
+            max_result_bytes: q
+                .max_result_bytes
+                .unwrap_or(query_defaults.max_result_bytes),
+            threads: q.threads.unwrap_or(query_defaults.threads),
+            ..query_defaults
+        };
         let config = Config {
             otlp_grpc_addr: addr(
                 args.otlp_grpc_addr,
@@ -206,6 +246,7 @@ impl Config {
             http_addr: addr(args.http_addr, file.server.http_addr, DEFAULT_HTTP_ADDR)?,
             storage,
             limits,
+            query,
             log_filter: args
                 .log
                 .clone()
@@ -234,6 +275,14 @@ impl Config {
                 l.max_inflight_bytes,
                 l.max_decompressed_bytes
             );
+        }
+        let q = &self.query;
+        if q.timeout.is_zero()
+            || q.memory_limit_bytes == 0
+            || q.max_concurrent_queries == 0
+            || q.max_result_bytes == 0
+        {
+            bail!("query limits must be greater than zero");
         }
         let s = &self.storage;
         if s.flush_max_bytes == 0 || s.row_group_rows == 0 || s.wal_segment_bytes == 0 {
@@ -312,6 +361,16 @@ mod tests {
         assert_eq!(config.storage.data_dir, PathBuf::from("/var/lib/meshscope"));
         assert_eq!(config.storage.wal_sync, SyncPolicy::Never);
         assert_eq!(config.storage.flush_max_age, Duration::from_secs(120));
+        assert_eq!(config.query, QueryConfig::default());
+        let file = FileConfig::parse("[query]\ntimeout = \"5s\"\nmemory_limit_bytes = 1000\n")
+            .expect("parse");
+        let args = ServeArgs {
+            query_timeout: Some("250ms".into()),
+            ..Default::default()
+        };
+        let config = Config::merge(&args, &file).expect("config");
+        assert_eq!(config.query.timeout, Duration::from_millis(250));
+        assert_eq!(config.query.memory_limit_bytes, 1000);
     }
 
     #[test]

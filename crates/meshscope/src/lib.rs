@@ -4,6 +4,7 @@
 //! wires together. Integration tests start [`server::Server`] in-process on port 0.
 
 pub mod config;
+pub mod query_cli;
 pub mod server;
 
 pub use config::{Config, ServeArgs};

@@ -1,6 +1,7 @@
 //! `meshscope`: one binary that receives OTLP, stores it and serves queries.
 
 use clap::{Parser, Subcommand};
+use meshscope::query_cli::{self, QueryArgs};
 use meshscope::{Config, ServeArgs, Server};
 use tracing_subscriber::EnvFilter;
 
@@ -17,16 +18,22 @@ struct Cli {
     serve: ServeArgs,
 }
 
+// parsed once at start: the size of `Serve` does not matter
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
+    /// Run a read-only SQL statement against a running server or a data directory and print
+    /// the answer as a table.
+    Query(QueryArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Query(args)) => return query_cli::run(&args),
         None => cli.serve,
     };
     let config = Config::resolve(&args)?;

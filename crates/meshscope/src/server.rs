@@ -46,6 +46,14 @@ pub struct Server {
 /// The process-wide Prometheus recorder (installed once, shared by servers in one process).
 fn prometheus() -> anyhow::Result<PrometheusHandle> {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    // servers starting at once (tests) must not both install a recorder
+    let _installing = INSTALL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }
@@ -57,6 +65,7 @@ fn prometheus() -> anyhow::Result<PrometheusHandle> {
         .install_recorder()
         .context("installing the metrics recorder")?;
     meshscope_storage::describe_metrics();
+    meshscope_query::describe_metrics();
     describe_metrics();
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
@@ -118,7 +127,10 @@ impl Server {
         let api_listener = bind(config.http_addr, "query API").await?;
         let http_addr = api_listener.local_addr()?;
         let render_handle = handle.clone();
+        // set once storage is open; the query endpoints answer 503 until then
+        let query_engine = Arc::new(OnceLock::new());
         let api = meshscope_api::router(ApiState {
+            query: Arc::clone(&query_engine),
             ready: Arc::clone(&ready),
             render_metrics: Arc::new(move || {
                 if let Some(rss) = resident_memory_bytes() {
@@ -154,6 +166,9 @@ impl Server {
             elapsed_ms = replay_started.elapsed().as_millis() as u64,
             "storage open, write-ahead log replayed"
         );
+        let engine = meshscope_query::QueryEngine::new(storage.clone(), config.query.clone())
+            .context("starting the query engine")?;
+        let _ = query_engine.set(engine);
         let flusher = storage.start_background();
         let token = shutdown.clone();
         tasks.spawn(async move {

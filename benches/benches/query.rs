@@ -1,0 +1,289 @@
+//! Query benchmarks on generated mesh traffic: trace by id and trace search over N stored spans
+//! (default 10 million; `MESHSCOPE_BENCH_SPANS` to change), all in Parquet files.
+//!
+//! `cargo bench -p meshscope-bench --bench query`
+//!
+//! The data is generated once with `meshscope-loadgen` (seeded, spread over 24 hours),
+//! converted by `meshscope-ingest`, appended and flushed through `meshscope-storage`, and kept
+//! under `target/bench-data/query-<N>/` for later runs. Before measuring, the bench prints
+//! what each query reads (files, row groups pruned, bytes scanned, rows) from DataFusion's
+//! metrics of the equivalent SQL.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use meshscope_loadgen::{Encoding, Generator, GeneratorConfig, TimeBase};
+use meshscope_model::spans::{self, col};
+use meshscope_query::{AttributeFilter, QueryConfig, QueryEngine, QueryOutput, SearchQuery};
+use meshscope_storage::{Storage, StorageConfig, SyncPolicy, TableSpec};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+
+const BASE_NS: u64 = 1_764_000_000_000_000_000;
+const DAY_NS: f64 = 86_400e9;
+const BATCH_SPANS: usize = 5_000;
+const FLUSH_EVERY: usize = 1_000_000;
+
+fn spans_table() -> TableSpec {
+    TableSpec {
+        name: spans::TABLE,
+        schema: spans::schema(),
+        time_column: col::START_TIME,
+        sort_columns: vec![col::TRACE_ID, col::START_TIME],
+        bloom_filter_columns: vec![col::TRACE_ID],
+    }
+}
+
+fn span_count() -> usize {
+    std::env::var("MESHSCOPE_BENCH_SPANS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000)
+}
+
+fn data_dir(spans: usize) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/bench-data")
+        .join(format!("query-{spans}"))
+}
+
+async fn open(dir: &Path) -> Storage {
+    Storage::open(
+        StorageConfig {
+            data_dir: dir.to_path_buf(),
+            wal_sync: SyncPolicy::Never,
+            head_limit_bytes: 4 << 30,
+            flush_max_bytes: 2 << 30,
+            ..StorageConfig::default()
+        },
+        vec![spans_table()],
+    )
+    .await
+    .expect("open storage")
+}
+
+/// Generates `spans` spans over 24 hours into `dir`; returns a sample of stored trace ids.
+async fn generate(dir: &Path, spans: usize) -> Vec<String> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).expect("data dir");
+    let started = Instant::now();
+    let storage = open(dir).await;
+    let mut generator = Generator::new(GeneratorConfig {
+        time_base: TimeBase::Fixed {
+            unix_nanos: BASE_NS,
+        },
+        ..GeneratorConfig::default()
+    });
+    let traces = spans as f64 / generator.mean_spans_per_template();
+    generator.set_mean_trace_gap_nanos((DAY_NS / traces) as u64);
+    let mut ids = Vec::new();
+    let mut written = 0;
+    let mut since_flush = 0;
+    let mut payload = Vec::new();
+    while written < spans {
+        payload.clear();
+        let n = BATCH_SPANS.min(spans - written);
+        generator.fill_batch(n, Encoding::Protobuf, &mut payload);
+        let request = ExportTraceServiceRequest::decode(payload.as_slice()).expect("protobuf");
+        if let Some(span) = request
+            .resource_spans
+            .first()
+            .and_then(|r| r.scope_spans.first())
+            .and_then(|s| s.spans.first())
+        {
+            ids.push(hex(&span.trace_id));
+        }
+        let converted = meshscope_ingest::traces_to_batch(&request, i64::MAX / 2).expect("convert");
+        storage
+            .append(spans::TABLE, converted.batch)
+            .await
+            .expect("append");
+        written += n;
+        since_flush += n;
+        if since_flush >= FLUSH_EVERY {
+            storage.flush().await.expect("flush");
+            since_flush = 0;
+        }
+    }
+    storage.flush().await.expect("flush");
+    storage.shutdown().await.expect("shutdown");
+    std::fs::write(dir.join("trace_ids.txt"), ids.join("\n")).expect("ids");
+    eprintln!(
+        "query bench: generated {spans} spans in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    ids
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn report(what: &str, out: &QueryOutput) {
+    let s = &out.stats.scan;
+    eprintln!(
+        "query bench: {what}: {:.1} ms, {} rows out; files {}/{}; row groups read {}, pruned by statistics {}, by bloom filter {}; \
+         page-index rows pruned {}; rows decoded-and-filtered-out {}; Parquet rows out {}; {} bytes scanned",
+        out.stats.elapsed.as_secs_f64() * 1e3,
+        out.stats.output_rows,
+        s.files_scanned,
+        s.files_total,
+        s.row_groups_read,
+        s.row_groups_pruned_statistics,
+        s.row_groups_pruned_bloom_filter,
+        s.page_index_rows_pruned,
+        s.pushdown_rows_pruned,
+        s.parquet_rows_out,
+        s.bytes_scanned,
+    );
+}
+
+fn sql_string(engine: &QueryEngine, rt: &tokio::runtime::Runtime, sql: &str) -> Vec<Vec<String>> {
+    let out = rt.block_on(engine.sql(sql)).expect(sql);
+    let mut rows = Vec::new();
+    for batch in &out.batches {
+        for row in 0..batch.num_rows() {
+            rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .map(|c| arrow::util::display::array_value_to_string(c, row).expect("text"))
+                    .collect(),
+            );
+        }
+    }
+    rows
+}
+
+fn query(c: &mut Criterion) {
+    let spans = span_count();
+    let dir = data_dir(spans);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ids = match std::fs::read_to_string(dir.join("trace_ids.txt")) {
+        Ok(text) if !text.is_empty() => text.lines().map(str::to_owned).collect(),
+        _ => rt.block_on(generate(&dir, spans)),
+    };
+    let storage = rt.block_on(open(&dir));
+    let stats = storage.stats();
+    eprintln!(
+        "query bench: {} spans in {} files, {:.1} MB ({:.1} bytes/span)",
+        stats.tables[0].file_rows,
+        stats.tables[0].files,
+        stats.tables[0].file_bytes as f64 / 1e6,
+        stats.tables[0].file_bytes as f64 / stats.tables[0].file_rows.max(1) as f64
+    );
+    let engine = QueryEngine::new(storage.clone(), QueryConfig::default()).expect("engine");
+
+    // search parameters from the data: the busiest (service, route), one hour before the end
+    let busiest = sql_string(
+        &engine,
+        &rt,
+        "SELECT service_name, http_route, CAST(max(start_time) AS BIGINT) FROM spans \
+         WHERE http_route IS NOT NULL AND kind = 'server' GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1",
+    );
+    let (service, route) = (busiest[0][0].clone(), busiest[0][1].clone());
+    let end_ns: i64 = sql_string(
+        &engine,
+        &rt,
+        "SELECT CAST(max(start_time) AS BIGINT) FROM spans",
+    )[0][0]
+        .parse()
+        .expect("end");
+    let start_ns = end_ns - 3_600_000_000_000;
+    let min_duration_ns = 5_000_000;
+    let search = SearchQuery {
+        service: Some(service.clone()),
+        attributes: vec![AttributeFilter::new(
+            "http.route",
+            meshscope_query::MatchOp::Eq,
+            route.clone(),
+        )],
+        min_duration_ns: Some(min_duration_ns),
+        start_ns: Some(start_ns),
+        end_ns: Some(end_ns),
+        limit: 20,
+        ..SearchQuery::default()
+    };
+    let search_map = SearchQuery {
+        attributes: vec!["url.scheme=http".parse().expect("filter")],
+        ..search.clone()
+    };
+    eprintln!(
+        "query bench: search = service {service:?}, http.route {route:?} (or url.scheme=http from the attributes map), duration >= 5ms, last hour; limit 20"
+    );
+
+    // what each query reads, from the equivalent SQL
+    let sample = &ids[ids.len() / 2];
+    report(
+        "trace by id (no time range)",
+        &rt.block_on(engine.sql(&format!("SELECT * FROM spans WHERE trace_id = '{sample}'")))
+            .expect("lookup"),
+    );
+    let window = format!(
+        "start_time BETWEEN arrow_cast({start_ns}, 'Timestamp(Nanosecond, Some(\"UTC\"))') AND arrow_cast({end_ns}, 'Timestamp(Nanosecond, Some(\"UTC\"))')"
+    );
+    report(
+        "search, first phase (promoted column)",
+        &rt.block_on(engine.sql(&format!(
+            "SELECT trace_id, min(start_time) AS first FROM spans WHERE {window} AND service_name = '{service}' \
+             AND http_route = '{route}' AND duration_ns >= {min_duration_ns} GROUP BY trace_id ORDER BY first DESC LIMIT 20"
+        )))
+        .expect("search sql"),
+    );
+    report(
+        "search, first phase (attributes map)",
+        &rt.block_on(engine.sql(&format!(
+            "SELECT trace_id, min(start_time) AS first FROM spans WHERE {window} AND service_name = '{service}' \
+             AND (attributes['url.scheme'] = 'http' OR resource_attributes['url.scheme'] = 'http') \
+             AND duration_ns >= {min_duration_ns} GROUP BY trace_id ORDER BY first DESC LIMIT 20"
+        )))
+        .expect("search sql"),
+    );
+    let found = rt.block_on(engine.search(search.clone())).expect("search");
+    eprintln!(
+        "query bench: search found {} traces ({} spans in the first)",
+        found.len(),
+        found.first().map_or(0, |t| t.span_count)
+    );
+
+    let mut group = c.benchmark_group("query");
+    group.sample_size(50);
+    group.measurement_time(Duration::from_secs(10));
+    let mut i = 0;
+    group.bench_function("trace_by_id", |b| {
+        b.iter(|| {
+            i = (i + 7919) % ids.len();
+            let spans = rt.block_on(engine.trace(&ids[i], None)).expect("trace");
+            assert!(!spans.is_empty());
+            spans.len()
+        })
+    });
+    group.bench_function("search_service_route_min_duration_1h", |b| {
+        b.iter(|| {
+            rt.block_on(engine.search(search.clone()))
+                .expect("search")
+                .len()
+        })
+    });
+    group.bench_function("search_service_map_attribute_min_duration_1h", |b| {
+        b.iter(|| {
+            rt.block_on(engine.search(search_map.clone()))
+                .expect("search")
+                .len()
+        })
+    });
+    group.bench_function("services", |b| {
+        b.iter(|| rt.block_on(engine.services()).expect("services").len())
+    });
+    group.finish();
+    drop(engine);
+    drop(storage);
+}
+
+criterion_group!(benches, query);
+criterion_main!(benches);

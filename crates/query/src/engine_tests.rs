@@ -1,0 +1,701 @@
+//! The engine over real storage: exact results in every layout (head, Parquet, mixed), pruning,
+//! the sandbox, and the limits.
+
+use std::time::Duration;
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
+use meshscope_model::{SpanKind, StatusCode};
+use meshscope_storage::Storage;
+use tempfile::TempDir;
+
+use crate::test_data::{self, BASE, LAYOUTS, Layout, MIN, MS, T1, T2, T3, span_hex};
+use crate::{
+    AttrValue, AttributeFilter, ErrorKind, MatchOp, QueryConfig, QueryEngine, SearchQuery,
+    ServiceSpans, TraceSummary,
+};
+
+async fn setup_with(layout: Layout, config: QueryConfig) -> (TempDir, Storage, QueryEngine) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = test_data::open(dir.path()).await;
+    test_data::load(&storage, layout).await;
+    let engine = QueryEngine::new(storage.clone(), config).expect("engine");
+    (dir, storage, engine)
+}
+
+async fn setup(layout: Layout) -> (TempDir, Storage, QueryEngine) {
+    setup_with(layout, QueryConfig::default()).await
+}
+
+fn single_i64(batches: &[RecordBatch]) -> i64 {
+    assert_eq!(batches.len(), 1, "{batches:?}");
+    batches[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+#[tokio::test]
+async fn layouts_store_what_they_say() {
+    for layout in LAYOUTS {
+        let (_dir, storage, _engine) = setup(layout).await;
+        let stats = storage.stats();
+        let table = &stats.tables[0];
+        let (head, files) = match layout {
+            Layout::Head => (6, 0),
+            Layout::Parquet => (0, 6),
+            Layout::Mixed => (2, 4),
+        };
+        assert_eq!(
+            (table.head_rows, table.file_rows),
+            (head, files),
+            "{layout:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn trace_by_id_returns_every_span_in_every_layout() {
+    for layout in LAYOUTS {
+        let (_dir, _storage, engine) = setup(layout).await;
+        let spans = engine.trace(T1, None).await.expect("trace");
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["GET /cart", "POST /checkout", "charge"],
+            "{layout:?}"
+        );
+        let services: Vec<&str> = spans.iter().map(|s| s.service_name.as_str()).collect();
+        assert_eq!(services, ["frontend", "checkout", "payments"]);
+        assert_eq!(spans[0].parent_span_id, "");
+        assert_eq!(spans[1].parent_span_id, span_hex(1));
+        assert_eq!(spans[2].status, StatusCode::Error);
+        assert_eq!(spans[2].status_message, "card declined");
+        assert_eq!(spans[2].kind, SpanKind::Client);
+        assert_eq!(spans[0].start_ns, BASE);
+        assert_eq!(spans[0].end_ns, BASE + 120 * MS);
+        let event = &spans[2].events[0];
+        assert_eq!(event.name, "exception");
+        assert_eq!(
+            event.attributes,
+            [
+                (
+                    "exception.type".to_owned(),
+                    AttrValue::Str("CardError".into())
+                ),
+                ("attempt".to_owned(), AttrValue::Int(1)),
+            ]
+        );
+        assert!(
+            spans[0]
+                .attributes
+                .contains(&("retries".into(), AttrValue::Int(2)))
+        );
+        assert!(
+            spans[0]
+                .resource_attributes
+                .contains(&("replicas".into(), AttrValue::Int(3)))
+        );
+        assert_eq!(spans[0].scope_name, "io.opentelemetry.http");
+        assert_eq!(
+            spans[0].scope_attributes,
+            [("scope.attr".into(), AttrValue::Bool(true))]
+        );
+
+        let t3 = engine.trace(&T3.to_uppercase(), None).await.expect("trace");
+        assert_eq!(t3.len(), 1);
+        let attrs = &t3[0].attributes;
+        assert!(attrs.contains(&("ratio".into(), AttrValue::Double(0.5))));
+        assert!(attrs.contains(&("cached".into(), AttrValue::Bool(true))));
+        assert!(attrs.contains(&(
+            "tags".into(),
+            AttrValue::Array(vec![AttrValue::Str("a".into()), AttrValue::Str("b".into())])
+        )));
+        assert_eq!(t3[0].links[0].trace_id, T1);
+        assert_eq!(t3[0].links[0].span_id, span_hex(1));
+
+        // absent, and outside the given time range
+        assert!(
+            engine
+                .trace(&"4".repeat(32), None)
+                .await
+                .expect("trace")
+                .is_empty()
+        );
+        assert!(
+            engine
+                .trace(T1, Some((BASE + MIN, BASE + 2 * MIN)))
+                .await
+                .expect("trace")
+                .is_empty()
+        );
+        assert_eq!(
+            engine
+                .trace(T1, Some((BASE, BASE + MIN)))
+                .await
+                .expect("trace")
+                .len(),
+            3
+        );
+        let err = engine.trace("not-hex", None).await.expect_err("bad id");
+        assert_eq!(err.kind(), ErrorKind::BadRequest);
+    }
+}
+
+fn summary(trace: &str) -> TraceSummary {
+    let services = |list: &[(&str, u64, u64)]| {
+        list.iter()
+            .map(|(s, n, e)| ServiceSpans {
+                service: (*s).into(),
+                span_count: *n,
+                error_count: *e,
+            })
+            .collect()
+    };
+    match trace {
+        T1 => TraceSummary {
+            trace_id: T1.into(),
+            root_service: "frontend".into(),
+            root_operation: "GET /cart".into(),
+            start_ns: BASE,
+            duration_ns: 120 * MS,
+            span_count: 3,
+            error_count: 1,
+            services: services(&[("checkout", 1, 0), ("frontend", 1, 0), ("payments", 1, 1)]),
+        },
+        T2 => TraceSummary {
+            trace_id: T2.into(),
+            root_service: "frontend".into(),
+            root_operation: "GET /home".into(),
+            start_ns: BASE + 10 * MIN,
+            duration_ns: 5 * MS,
+            span_count: 2,
+            error_count: 0,
+            services: services(&[("cache", 1, 0), ("frontend", 1, 0)]),
+        },
+        _ => TraceSummary {
+            trace_id: T3.into(),
+            root_service: "checkout".into(),
+            root_operation: "POST /checkout".into(),
+            start_ns: BASE + 65 * MIN,
+            duration_ns: 2_000 * MS,
+            span_count: 1,
+            error_count: 0,
+            services: services(&[("checkout", 1, 0)]),
+        },
+    }
+}
+
+fn filter(text: &str) -> AttributeFilter {
+    text.parse().expect("filter")
+}
+
+#[tokio::test]
+async fn search_applies_every_filter_before_the_limit_in_every_layout() {
+    let q = SearchQuery::default;
+    let cases: Vec<(&str, SearchQuery, Vec<&str>)> = vec![
+        ("everything, newest first", q(), vec![T3, T2, T1]),
+        ("limit", SearchQuery { limit: 2, ..q() }, vec![T3, T2]),
+        (
+            "service of a child span",
+            SearchQuery {
+                service: Some("payments".into()),
+                ..q()
+            },
+            vec![T1],
+        ),
+        (
+            "service and operation",
+            SearchQuery {
+                service: Some("checkout".into()),
+                operation: Some("POST /checkout".into()),
+                ..q()
+            },
+            vec![T3, T1],
+        ),
+        (
+            "filters before the limit",
+            SearchQuery {
+                service: Some("frontend".into()),
+                limit: 1,
+                ..q()
+            },
+            vec![T2],
+        ),
+        (
+            "kind",
+            SearchQuery {
+                kind: Some(SpanKind::Client),
+                ..q()
+            },
+            vec![T2, T1],
+        ),
+        (
+            "status",
+            SearchQuery {
+                status: Some(StatusCode::Error),
+                ..q()
+            },
+            vec![T1],
+        ),
+        (
+            "min duration",
+            SearchQuery {
+                min_duration_ns: Some(100 * MS),
+                ..q()
+            },
+            vec![T3, T1],
+        ),
+        (
+            "max duration",
+            SearchQuery {
+                max_duration_ns: Some(2 * MS),
+                ..q()
+            },
+            vec![T2],
+        ),
+        (
+            "time range",
+            SearchQuery {
+                start_ns: Some(BASE + MIN),
+                end_ns: Some(BASE + 60 * MIN),
+                ..q()
+            },
+            vec![T2],
+        ),
+        (
+            "attribute equality",
+            SearchQuery {
+                attributes: vec![filter("customer.tier=gold")],
+                ..q()
+            },
+            vec![T1],
+        ),
+        (
+            "promoted attribute, old semantic-convention name",
+            SearchQuery {
+                attributes: vec![filter("http.status_code=201")],
+                ..q()
+            },
+            vec![T3],
+        ),
+        (
+            "resource attribute",
+            SearchQuery {
+                attributes: vec![filter("replicas=3")],
+                limit: 5,
+                ..q()
+            },
+            vec![T3, T2, T1],
+        ),
+        (
+            "regex",
+            SearchQuery {
+                attributes: vec![filter("http.route=~^/c")],
+                ..q()
+            },
+            vec![T3, T1],
+        ),
+        (
+            "negation: a span without the value",
+            SearchQuery {
+                service: Some("frontend".into()),
+                attributes: vec![filter("http.route!=/cart")],
+                ..q()
+            },
+            vec![T2],
+        ),
+        (
+            "negated regex",
+            SearchQuery {
+                service: Some("checkout".into()),
+                attributes: vec![filter("customer.tier!~^g")],
+                ..q()
+            },
+            vec![T3, T1],
+        ),
+        (
+            "jaeger tags",
+            SearchQuery {
+                attributes: vec![filter("error=true"), filter("span.kind=client")],
+                ..q()
+            },
+            vec![T1],
+        ),
+        (
+            "all filters on one span",
+            SearchQuery {
+                service: Some("frontend".into()),
+                attributes: vec![filter("db.system=redis")],
+                ..q()
+            },
+            vec![],
+        ),
+    ];
+    for layout in LAYOUTS {
+        let (_dir, _storage, engine) = setup(layout).await;
+        for (what, query, expect) in &cases {
+            let found = engine.search(query.clone()).await.expect(what);
+            let expected: Vec<TraceSummary> = expect.iter().map(|t| summary(t)).collect();
+            assert_eq!(found, expected, "{what} ({layout:?})");
+        }
+        let traces = engine
+            .search_traces(SearchQuery {
+                service: Some("cache".into()),
+                ..q()
+            })
+            .await
+            .expect("search traces");
+        assert_eq!(traces.len(), 1);
+        let names: Vec<&str> = traces[0].iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["GET /home", "GET key"], "{layout:?}");
+    }
+}
+
+#[tokio::test]
+async fn search_refuses_bad_parameters() {
+    let (_dir, _storage, engine) = setup(Layout::Head).await;
+    for bad in [
+        SearchQuery {
+            limit: 0,
+            ..SearchQuery::default()
+        },
+        SearchQuery {
+            limit: 5000,
+            ..SearchQuery::default()
+        },
+        SearchQuery {
+            min_duration_ns: Some(10),
+            max_duration_ns: Some(5),
+            ..SearchQuery::default()
+        },
+        SearchQuery {
+            start_ns: Some(10),
+            end_ns: Some(5),
+            ..SearchQuery::default()
+        },
+    ] {
+        let err = engine.search(bad).await.expect_err("refused");
+        assert_eq!(err.kind(), ErrorKind::BadRequest, "{err}");
+    }
+    let err = engine
+        .search(SearchQuery {
+            attributes: vec![AttributeFilter::new("k", MatchOp::Regex, "(")],
+            ..SearchQuery::default()
+        })
+        .await
+        .expect_err("bad regex");
+    assert_eq!(err.kind(), ErrorKind::BadRequest, "{err}");
+}
+
+#[tokio::test]
+async fn services_and_operations_in_every_layout() {
+    for layout in LAYOUTS {
+        let (_dir, _storage, engine) = setup(layout).await;
+        assert_eq!(
+            engine.services().await.expect("services"),
+            ["cache", "checkout", "frontend", "payments"],
+            "{layout:?}"
+        );
+        let ops = engine
+            .operations(Some("frontend".into()), None)
+            .await
+            .expect("operations");
+        let ops: Vec<(&str, SpanKind)> = ops.iter().map(|o| (o.name.as_str(), o.kind)).collect();
+        assert_eq!(
+            ops,
+            [
+                ("GET /cart", SpanKind::Server),
+                ("GET /home", SpanKind::Server)
+            ]
+        );
+        let clients = engine
+            .operations(None, Some(SpanKind::Client))
+            .await
+            .expect("operations");
+        let clients: Vec<(&str, &str)> = clients
+            .iter()
+            .map(|o| (o.service.as_str(), o.name.as_str()))
+            .collect();
+        assert_eq!(clients, [("cache", "GET key"), ("payments", "charge")]);
+    }
+}
+
+#[tokio::test]
+async fn trace_lookup_reads_only_row_groups_that_may_hold_the_trace() {
+    let (_dir, _storage, engine) = setup(Layout::Parquet).await;
+    // two files (hours 16 and 17), one row group each
+    let lookup = |id: String| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .sql(&format!(
+                    "SELECT count(*) FROM spans WHERE trace_id = '{id}'"
+                ))
+                .await
+                .expect("lookup")
+        }
+    };
+    let found = lookup(T2.into()).await;
+    assert_eq!(single_i64(&found.batches), 2);
+    let scan = &found.stats.scan;
+    assert_eq!(scan.files_scanned, 2);
+    // hour 17 holds only T3: its trace_id statistics rule T2 out
+    assert_eq!(scan.row_groups_pruned_statistics, 1, "{scan:?}");
+    assert_eq!(scan.row_groups_read, 1, "{scan:?}");
+    assert_eq!(scan.parquet_rows_out, 2, "{scan:?}");
+
+    // between T1 and T2: statistics admit hour 16's row group, its bloom filter does not
+    let absent = lookup("1".repeat(31) + "2").await;
+    assert_eq!(single_i64(&absent.batches), 0);
+    let scan = &absent.stats.scan;
+    assert_eq!(scan.row_groups_pruned_statistics, 1, "{scan:?}");
+    assert_eq!(scan.row_groups_pruned_bloom_filter, 1, "{scan:?}");
+    assert_eq!(scan.row_groups_read, 0, "{scan:?}");
+    assert_eq!(scan.parquet_rows_out, 0, "{scan:?}");
+}
+
+#[tokio::test]
+async fn time_predicates_prune_files_and_head_batches() {
+    let (_dir, _storage, engine) = setup(Layout::Parquet).await;
+    let out = engine
+        .sql("SELECT count(*) FROM spans WHERE start_time >= TIMESTAMP '2025-11-24T17:00:00Z'")
+        .await
+        .expect("sql");
+    assert_eq!(single_i64(&out.batches), 1);
+    assert_eq!(
+        (out.stats.scan.files_total, out.stats.scan.files_scanned),
+        (2, 1)
+    );
+
+    let (_dir, _storage, engine) = setup(Layout::Head).await;
+    let out = engine
+        .sql(
+            "SELECT count(*) FROM spans WHERE start_time BETWEEN TIMESTAMP '2025-11-24T17:00:00Z' AND now()",
+        )
+        .await
+        .expect("sql");
+    assert_eq!(single_i64(&out.batches), 1);
+    // the head batches holding only hour 16 are skipped
+    assert_eq!(out.stats.scan.head_rows_scanned, 1, "{:?}", out.stats.scan);
+}
+
+#[tokio::test]
+async fn counts_stay_exact_while_flushes_run() {
+    let (_dir, storage, engine) = setup(Layout::Head).await;
+    for round in 0..5 {
+        for batch in test_data::first_part() {
+            storage.append("spans", batch).await.expect("append");
+        }
+        let expected = 6 + 4 * (round + 1);
+        let flush = tokio::spawn({
+            let storage = storage.clone();
+            async move { storage.flush().await.expect("flush") }
+        });
+        for _ in 0..5 {
+            let out = engine
+                .sql("SELECT count(*) FROM spans")
+                .await
+                .expect("count");
+            assert_eq!(single_i64(&out.batches), expected);
+        }
+        flush.await.expect("flush task");
+        let out = engine
+            .sql("SELECT count(*) FROM spans")
+            .await
+            .expect("count");
+        assert_eq!(single_i64(&out.batches), expected);
+    }
+}
+
+#[tokio::test]
+async fn sql_answers_queries_show_and_describe() {
+    let (_dir, _storage, engine) = setup(Layout::Mixed).await;
+    let out = engine
+        .sql("SELECT name FROM spans WHERE attributes['http.route'] = '/cart'")
+        .await
+        .expect("map access");
+    assert_eq!(out.num_rows(), 1);
+    for ok in [
+        "SHOW TABLES",
+        "SHOW COLUMNS FROM spans",
+        "DESCRIBE spans",
+        "EXPLAIN SELECT * FROM spans WHERE trace_id = 'x'",
+        "EXPLAIN ANALYZE SELECT count(*) FROM spans",
+        "SELECT * FROM information_schema.columns WHERE table_name = 'spans'",
+        "WITH t AS (SELECT trace_id FROM spans) SELECT count(*) FROM t",
+        "SELECT 1",
+    ] {
+        engine.sql(ok).await.unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn sql_refuses_everything_but_reads() {
+    let (_dir, _storage, engine) = setup(Layout::Head).await;
+    let refused: &[(&str, &str)] = &[
+        (
+            "CREATE TABLE t AS SELECT * FROM spans",
+            "CREATE TABLE is not allowed",
+        ),
+        ("CREATE TABLE t (a INT)", "CREATE TABLE is not allowed"),
+        ("CREATE VIEW v AS SELECT 1", "CREATE VIEW is not allowed"),
+        (
+            "CREATE EXTERNAL TABLE p STORED AS CSV LOCATION '/etc/passwd'",
+            "CREATE EXTERNAL TABLE is not allowed",
+        ),
+        (
+            "CREATE EXTERNAL TABLE p STORED AS PARQUET LOCATION 'file:///etc/'",
+            "CREATE EXTERNAL TABLE is not allowed",
+        ),
+        ("DROP TABLE spans", "DROP TABLE is not allowed"),
+        (
+            "INSERT INTO spans SELECT * FROM spans",
+            "INSERT is not allowed",
+        ),
+        ("DELETE FROM spans", "DELETE is not allowed"),
+        ("UPDATE spans SET name = 'x'", "UPDATE is not allowed"),
+        ("TRUNCATE spans", "TRUNCATE"),
+        ("COPY spans TO '/tmp/out.csv'", "COPY is not allowed"),
+        (
+            "COPY (SELECT 1) TO '/tmp/x.parquet' STORED AS PARQUET",
+            "COPY is not allowed",
+        ),
+        (
+            "EXPLAIN COPY spans TO '/tmp/out.csv'",
+            "COPY is not allowed",
+        ),
+        (
+            "SET datafusion.execution.batch_size = 1",
+            "SET is not allowed",
+        ),
+        (
+            "RESET datafusion.execution.batch_size",
+            "RESET is not allowed",
+        ),
+        ("PREPARE p AS SELECT 1", "PREPARE is not allowed"),
+        ("BEGIN", "is not allowed"),
+        (
+            "SELECT * FROM read_parquet('/etc/passwd')",
+            "table function read_parquet",
+        ),
+        (
+            "SELECT * FROM read_csv('/etc/passwd')",
+            "table function read_csv",
+        ),
+        (
+            "SELECT * FROM generate_series(1, 10)",
+            "table function generate_series",
+        ),
+        (
+            "SELECT * FROM spans, LATERAL read_json('/etc/passwd')",
+            "table function",
+        ),
+        (
+            "SELECT * FROM '/etc/passwd'",
+            "reading files is not allowed",
+        ),
+        (
+            "SELECT * FROM \"/etc/passwd\"",
+            "reading files is not allowed",
+        ),
+        (
+            "SELECT * FROM 'file:///etc/passwd'",
+            "reading files is not allowed",
+        ),
+        (
+            "SELECT * FROM (SELECT * FROM read_parquet('/etc/passwd'))",
+            "table function",
+        ),
+        (
+            "WITH x AS (SELECT * FROM '/etc/passwd') SELECT * FROM x",
+            "reading files is not allowed",
+        ),
+        ("DESCRIBE '/etc/passwd'", "reading files is not allowed"),
+        ("SELECT * FROM other_table", "unknown table other_table"),
+        ("SELECT 1; SELECT 2", "one statement per request"),
+        ("", "the query is empty"),
+    ];
+    for (sql, message) in refused {
+        let err = engine.sql(sql).await.expect_err(sql);
+        assert!(
+            matches!(err.kind(), ErrorKind::NotAllowed | ErrorKind::BadRequest),
+            "{sql}: {err:?}"
+        );
+        assert!(err.to_string().contains(message), "{sql}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_timed_out_query_is_cancelled_and_frees_its_memory() {
+    let (_dir, _storage, engine) = setup_with(
+        Layout::Head,
+        QueryConfig {
+            timeout: Duration::from_millis(1500),
+            ..QueryConfig::default()
+        },
+    )
+    .await;
+    // never ends: every round adds a row and the distinct count keeps them all
+    let runaway = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+                   SELECT count(DISTINCT n) FROM r";
+    let task = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.sql(runaway).await }
+    });
+    let mut peak = 0;
+    while !task.is_finished() {
+        peak = peak.max(engine.memory_reserved());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let err = task.await.expect("task").expect_err("timed out");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(err.to_string(), "query timed out after 1.500s");
+    assert!(peak > 0, "the query held memory while it ran");
+    assert_eq!(
+        engine.memory_reserved(),
+        0,
+        "a timed-out query frees its memory"
+    );
+    // the engine still answers
+    let out = engine
+        .sql("SELECT count(*) FROM spans")
+        .await
+        .expect("count");
+    assert_eq!(single_i64(&out.batches), 6);
+}
+
+#[tokio::test]
+async fn memory_and_result_limits_end_queries_with_clear_errors() {
+    let (_dir, _storage, engine) = setup_with(
+        Layout::Head,
+        QueryConfig {
+            memory_limit_bytes: 1 << 20,
+            max_result_bytes: 4 << 10,
+            ..QueryConfig::default()
+        },
+    )
+    .await;
+    let err = engine
+        .sql(
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+             SELECT count(DISTINCT n) FROM r",
+        )
+        .await
+        .expect_err("over the memory limit");
+    assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("query exceeded its memory limit of 1048576 bytes"),
+        "{err}"
+    );
+    assert_eq!(engine.memory_reserved(), 0);
+
+    let err = engine
+        .sql("SELECT * FROM spans")
+        .await
+        .expect_err("too large");
+    assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
+    assert!(err.to_string().contains("add a LIMIT"), "{err}");
+    engine
+        .sql("SELECT trace_id FROM spans LIMIT 2")
+        .await
+        .expect("small result");
+}

@@ -1,0 +1,359 @@
+//! The `spans` table as DataFusion sees it: one storage snapshot, head batches and Parquet files.
+//!
+//! [`SnapshotTable`] holds a [`TableSnapshot`] taken once per query, so every scan in the query
+//! (a self-join scans twice) sees the same rows, and a row that a flush moves from the head to
+//! a file is seen exactly once. A scan is the union of
+//!
+//! * the head batches, in memory (`MemorySourceConfig`), and
+//! * the Parquet files, through DataFusion's Parquet reader (`ParquetSource`), sharing the
+//!   engine's footer and page-index cache.
+//!
+//! Before planning, time predicates on the time column (`start_time >= …`, `BETWEEN`) drop the
+//! files and head batches that cannot hold matching rows. Filters are `Inexact`: DataFusion
+//! keeps a `FilterExec` over the union and its filter-pushdown pass moves each predicate into
+//! the Parquet scan, where it prunes row groups by statistics and bloom filters (a
+//! `trace_id = '…'` lookup), pages by the page index, and filters rows before the other columns
+//! are decoded.
+
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::compute;
+use datafusion::arrow::datatypes::{SchemaRef, TimestampNanosecondType};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
+use meshscope_storage::{ParquetFile, TableSnapshot};
+use parking_lot::Mutex;
+
+/// Inclusive bounds on the time column, in nanoseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBounds {
+    pub min: i64,
+    pub max: i64,
+}
+
+impl Default for TimeBounds {
+    fn default() -> Self {
+        Self {
+            min: i64::MIN,
+            max: i64::MAX,
+        }
+    }
+}
+
+impl TimeBounds {
+    pub fn is_unbounded(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn overlaps(&self, min: i64, max: i64) -> bool {
+        max >= self.min && min <= self.max
+    }
+
+    /// Narrows the bounds by what `filter` says about `column` (conjunctions included).
+    fn narrow(&mut self, column: &str, filter: &Expr) {
+        match filter {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::And,
+                right,
+            }) => {
+                self.narrow(column, left);
+                self.narrow(column, right);
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let (op, value) = match (is_column(left, column), is_column(right, column)) {
+                    (true, false) => (*op, timestamp_ns(right)),
+                    (false, true) => match op.swap() {
+                        Some(op) => (op, timestamp_ns(left)),
+                        None => return,
+                    },
+                    _ => return,
+                };
+                let Some(v) = value else { return };
+                match op {
+                    Operator::Eq => {
+                        self.min = self.min.max(v);
+                        self.max = self.max.min(v);
+                    }
+                    Operator::Gt | Operator::GtEq => self.min = self.min.max(v),
+                    Operator::Lt | Operator::LtEq => self.max = self.max.min(v),
+                    _ => {}
+                }
+            }
+            Expr::Between(between) if !between.negated && is_column(&between.expr, column) => {
+                if let Some(low) = timestamp_ns(&between.low) {
+                    self.min = self.min.max(low);
+                }
+                if let Some(high) = timestamp_ns(&between.high) {
+                    self.max = self.max.min(high);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The bounds `filters` put on `column`.
+    pub fn from_filters(column: &str, filters: &[Expr]) -> Self {
+        let mut bounds = Self::default();
+        for filter in filters {
+            bounds.narrow(column, filter);
+        }
+        bounds
+    }
+}
+
+fn is_column(expr: &Expr, name: &str) -> bool {
+    matches!(expr, Expr::Column(c) if c.name == name)
+}
+
+fn timestamp_ns(expr: &Expr) -> Option<i64> {
+    let Expr::Literal(value, _) = expr else {
+        return None;
+    };
+    match value {
+        ScalarValue::TimestampNanosecond(Some(v), _) => Some(*v),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => v.checked_mul(1_000),
+        ScalarValue::TimestampMillisecond(Some(v), _) => v.checked_mul(1_000_000),
+        ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1_000_000_000),
+        _ => None,
+    }
+}
+
+/// What the scans of one query chose to read, before DataFusion's own pruning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanChoice {
+    pub files_total: usize,
+    pub files_scanned: usize,
+    pub file_bytes_scanned: u64,
+    pub head_batches_total: usize,
+    pub head_batches_scanned: usize,
+    pub head_rows_scanned: usize,
+}
+
+/// A table over one storage snapshot.
+#[derive(Debug)]
+pub struct SnapshotTable {
+    snapshot: TableSnapshot,
+    time_column: &'static str,
+    /// Min and max of the time column of each head batch (`None`: empty or unreadable),
+    /// computed when a scan first has time bounds.
+    head_ranges: OnceLock<Vec<Option<(i64, i64)>>>,
+    scans: Mutex<Vec<ScanChoice>>,
+}
+
+impl SnapshotTable {
+    pub fn new(snapshot: TableSnapshot, time_column: &'static str) -> Self {
+        Self {
+            snapshot,
+            time_column,
+            head_ranges: OnceLock::new(),
+            scans: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn head_ranges(&self) -> &[Option<(i64, i64)>] {
+        self.head_ranges.get_or_init(|| {
+            let index = self.snapshot.schema.index_of(self.time_column).ok();
+            self.snapshot
+                .head
+                .iter()
+                .map(|batch| {
+                    let times = batch
+                        .column(index?)
+                        .as_primitive_opt::<TimestampNanosecondType>()?;
+                    Some((compute::min(times)?, compute::max(times)?))
+                })
+                .collect()
+        })
+    }
+
+    /// The snapshot this table reads.
+    pub fn snapshot(&self) -> &TableSnapshot {
+        &self.snapshot
+    }
+
+    /// What every scan of this table read so far.
+    pub fn scans(&self) -> Vec<ScanChoice> {
+        self.scans.lock().clone()
+    }
+
+    fn head_partitions(&self, bounds: &TimeBounds, partitions: usize) -> Vec<Vec<RecordBatch>> {
+        let head = &self.snapshot.head;
+        let chosen: Vec<&RecordBatch> = if bounds.is_unbounded() {
+            head.iter().filter(|b| b.num_rows() > 0).collect()
+        } else {
+            head.iter()
+                .zip(self.head_ranges())
+                .filter(|(batch, range)| {
+                    batch.num_rows() > 0
+                        && match range {
+                            Some((min, max)) => bounds.overlaps(*min, *max),
+                            None => true,
+                        }
+                })
+                .map(|(batch, _)| batch)
+                .collect()
+        };
+        let n = partitions.clamp(1, chosen.len().max(1));
+        let mut parts = vec![Vec::new(); n];
+        for (i, batch) in chosen.into_iter().enumerate() {
+            parts[i % n].push(batch.clone());
+        }
+        parts.retain(|p| !p.is_empty());
+        parts
+    }
+
+    fn file_groups(files: &[&ParquetFile], groups: usize) -> Vec<FileGroup> {
+        let mut sorted: Vec<&ParquetFile> = files.to_vec();
+        sorted.sort_by_key(|f| std::cmp::Reverse(f.size_bytes));
+        let n = groups.clamp(1, sorted.len().max(1));
+        let mut buckets: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); n];
+        for file in sorted {
+            let Some(bucket) = buckets.iter_mut().min_by_key(|(bytes, _)| *bytes) else {
+                break;
+            };
+            bucket.0 += file.size_bytes;
+            bucket.1.push(PartitionedFile::new(
+                file.path.to_string_lossy(),
+                file.size_bytes,
+            ));
+        }
+        buckets
+            .into_iter()
+            .filter(|(_, files)| !files.is_empty())
+            .map(|(_, files)| FileGroup::new(files))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl TableProvider for SnapshotTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.snapshot.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let schema = self.schema();
+        let bounds = TimeBounds::from_filters(self.time_column, filters);
+        let partitions = state.config().target_partitions();
+        let mut choice = ScanChoice {
+            files_total: self.snapshot.files.len(),
+            head_batches_total: self.snapshot.head.len(),
+            ..ScanChoice::default()
+        };
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::with_capacity(2);
+
+        let head = self.head_partitions(&bounds, partitions);
+        if !head.is_empty() {
+            choice.head_batches_scanned = head.iter().map(Vec::len).sum();
+            choice.head_rows_scanned = head.iter().flatten().map(RecordBatch::num_rows).sum();
+            let source =
+                MemorySourceConfig::try_new(&head, Arc::clone(&schema), projection.cloned())?
+                    .with_limit(limit);
+            inputs.push(DataSourceExec::from_data_source(source));
+        }
+
+        let files: Vec<&ParquetFile> = self
+            .snapshot
+            .files
+            .iter()
+            .filter(|f| f.rows > 0 && bounds.overlaps(f.min_time_ns, f.max_time_ns))
+            .collect();
+        if !files.is_empty() {
+            choice.files_scanned = files.len();
+            choice.file_bytes_scanned = files.iter().map(|f| f.size_bytes).sum();
+            let format =
+                ParquetFormat::default().with_options(state.default_table_options().parquet);
+            let source = format.file_source(Arc::clone(&schema).into());
+            let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+                .with_file_groups(Self::file_groups(&files, partitions))
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+            inputs.push(format.create_physical_plan(state, config).await?);
+        }
+        self.scans.lock().push(choice);
+
+        match inputs.len() {
+            0 => {
+                let projected = match projection {
+                    Some(p) => Arc::new(schema.project(p)?),
+                    None => schema,
+                };
+                Ok(Arc::new(EmptyExec::new(projected)))
+            }
+            _ => UnionExec::try_new(inputs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::logical_expr::{col, lit};
+    use datafusion::prelude::Expr;
+
+    use super::*;
+
+    fn ts(v: i64) -> Expr {
+        lit(ScalarValue::TimestampNanosecond(
+            Some(v),
+            Some("UTC".into()),
+        ))
+    }
+
+    #[test]
+    fn time_bounds_from_comparisons_between_and_conjunctions() {
+        let filters = [
+            col("start_time").gt_eq(ts(100)),
+            ts(900).gt(col("start_time")),
+            col("duration_ns").gt(lit(5_i64)),
+        ];
+        assert_eq!(
+            TimeBounds::from_filters("start_time", &filters),
+            TimeBounds { min: 100, max: 900 }
+        );
+        let between = [col("start_time")
+            .between(ts(10), ts(20))
+            .and(col("start_time").lt(ts(15)))];
+        assert_eq!(
+            TimeBounds::from_filters("start_time", &between),
+            TimeBounds { min: 10, max: 15 }
+        );
+        let unrelated = [col("end_time").gt(ts(5)), col("start_time").not_eq(ts(7))];
+        assert!(TimeBounds::from_filters("start_time", &unrelated).is_unbounded());
+        let ms = [col("start_time").gt(lit(ScalarValue::TimestampMillisecond(Some(3), None)))];
+        assert_eq!(TimeBounds::from_filters("start_time", &ms).min, 3_000_000);
+    }
+}
