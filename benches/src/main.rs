@@ -4,7 +4,10 @@
 //! it for a fixed volume, and reports what a user would measure from outside: acknowledged
 //! spans/s, server CPU seconds per million spans, peak RSS, bytes on disk per span after the
 //! flush (beside the OTLP protobuf bytes per span on the wire), and, with `--overload`, how
-//! the server behaves when offered three times the rate it sustained.
+//! the server behaves when offered three times the rate it sustained. After each run's load,
+//! while the server still holds the data (head and Parquet files), it measures the
+//! ingest-to-queryable lag (a span acknowledged, then polled for by trace id) and the latency
+//! of trace by id, search, a SQL aggregate, the dependency graph and RED over HTTP.
 //!
 //! ```sh
 //! cargo build --release -p meshscope -p meshscope-loadgen
@@ -46,6 +49,10 @@ struct Args {
     overload: bool,
     #[arg(long, default_value_t = 60)]
     overload_seconds: u64,
+    /// Concurrent requests of the overload run: enough that the load generator, which waits
+    /// for each answer, can offer three times what the server sustains.
+    #[arg(long, default_value_t = 64)]
+    overload_concurrency: usize,
     /// Where the release binaries are.
     #[arg(long, default_value = "target/release")]
     bin_dir: PathBuf,
@@ -61,6 +68,7 @@ struct Server {
     child: Child,
     otlp_grpc: SocketAddr,
     otlp_http: SocketAddr,
+    http: SocketAddr,
 }
 
 impl Server {
@@ -84,7 +92,7 @@ impl Server {
             .with_context(|| format!("starting {}", bin.display()))?;
         let stderr = child.stderr.take().context("stderr")?;
         let mut lines = BufReader::new(stderr).lines();
-        let (otlp_grpc, otlp_http) = loop {
+        let (otlp_grpc, otlp_http, http) = loop {
             let Some(line) = lines.next() else {
                 bail!("meshscope exited before listening");
             };
@@ -97,7 +105,7 @@ impl Server {
                         .parse()
                         .context("address")
                 };
-                break (field("otlp_grpc=")?, field("otlp_http=")?);
+                break (field("otlp_grpc=")?, field("otlp_http=")?, field("http=")?);
             }
         };
         std::thread::spawn(move || for _ in lines {});
@@ -105,6 +113,7 @@ impl Server {
             child,
             otlp_grpc,
             otlp_http,
+            http,
         })
     }
 
@@ -164,19 +173,35 @@ fn loadgen(args: &Args, server: &Server, extra: &[String], report: &Path) -> any
         "grpc" => format!("http://{}", server.otlp_grpc),
         _ => format!("http://{}", server.otlp_http),
     };
+    // `extra` may set its own concurrency (the overload run)
+    let concurrency = extra
+        .iter()
+        .position(|a| a == "--concurrency")
+        .and_then(|i| extra.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| args.concurrency.to_string());
+    let extra: Vec<&String> = extra
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| {
+            *a != "--concurrency"
+                && (*i == 0 || extra.get(i - 1).is_none_or(|p| p != "--concurrency"))
+        })
+        .map(|(_, a)| a)
+        .collect();
     let status = Command::new(args.bin_dir.join("meshscope-loadgen"))
         .args(["--endpoint", &endpoint, "--protocol", &args.protocol])
-        .args(["--concurrency", &args.concurrency.to_string()])
+        .args(["--concurrency", &concurrency])
         .args(["--batch-spans", &args.batch_spans.to_string()])
         .arg("--report-json")
         .arg(report)
-        .args(extra)
+        .args(&extra)
         .stdout(Stdio::null())
         .status()
         .context("running meshscope-loadgen")?;
     let text = std::fs::read_to_string(report).context("loadgen report")?;
     let value: Value = serde_json::from_str(&text)?;
-    if !status.success() && extra.iter().all(|a| a != "--max-retries") {
+    if !status.success() && extra.iter().all(|a| *a != "--max-retries") {
         bail!("meshscope-loadgen failed: {text}");
     }
     Ok(value)
@@ -211,6 +236,7 @@ fn ingest_run(args: &Args, scratch: &Path, run: usize) -> anyhow::Result<Value> 
     )?;
     let wall = started.elapsed().as_secs_f64();
     let (cpu, peak_rss) = server.usage()?;
+    let queries = probe_queries(&server, 20).context("query latencies")?;
     server.stop()?;
     let acked = f(&report, &["spans", "acked"]).max(f(&report, &["spans_acked"]));
     let disk = dir_bytes(&data.join("spans"));
@@ -227,10 +253,170 @@ fn ingest_run(args: &Args, scratch: &Path, run: usize) -> anyhow::Result<Value> 
         "otlp_bytes_per_span": wire / acked,
         "request_latency_p50_ms": f(&report, &["latency_ms", "p50"]).max(f(&report, &["latency_p50_ms"])),
         "request_latency_p99_ms": f(&report, &["latency_ms", "p99"]).max(f(&report, &["latency_p99_ms"])),
+        "queries": queries,
     });
     eprintln!("run {run}: {result}");
     std::fs::remove_dir_all(&data).ok();
     Ok(result)
+}
+
+/// p50 and p99 in milliseconds of `samples` (in seconds).
+fn percentiles_ms(mut samples: Vec<f64>) -> Value {
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples.get(i).map_or(f64::NAN, |s| s * 1e3)
+    };
+    json!({ "p50_ms": at(0.5), "p99_ms": at(0.99), "samples": samples.len() })
+}
+
+/// Times `get` `n` times; fails on any non-200 answer.
+fn time_get(client: &reqwest::blocking::Client, url: &str, n: usize) -> anyhow::Result<Value> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let response = client.get(url).send()?;
+        let status = response.status();
+        let body = response.bytes()?;
+        if !status.is_success() {
+            bail!("GET {url}: {status} {}", String::from_utf8_lossy(&body));
+        }
+        samples.push(started.elapsed().as_secs_f64());
+    }
+    Ok(percentiles_ms(samples))
+}
+
+fn sql(client: &reqwest::blocking::Client, http: SocketAddr, query: &str) -> anyhow::Result<Value> {
+    let response = client
+        .post(format!("http://{http}/api/v1/sql"))
+        .header("content-type", "application/json")
+        .body(json!({ "query": query }).to_string())
+        .send()?;
+    let status = response.status();
+    let body: Value = serde_json::from_slice(&response.bytes()?)?;
+    if !status.is_success() {
+        bail!("SQL {query}: {status} {body}");
+    }
+    Ok(body)
+}
+
+/// Ingest-to-queryable lag and query latencies against a loaded server.
+fn probe_queries(server: &Server, n: usize) -> anyhow::Result<Value> {
+    let client = reqwest::blocking::Client::new();
+    let http = server.http;
+    // lag: from the acknowledgement of a span to its trace being found by id
+    let mut lags = Vec::with_capacity(n);
+    for i in 0..n {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+        let trace_id = format!(
+            "{:016x}{:016x}",
+            now.as_nanos() as u64,
+            0x6c61_6700 + i as u64
+        );
+        let start = now.as_nanos() as u64;
+        let body = json!({"resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "lag-probe"}}]},
+            "scopeSpans": [{"spans": [{
+                "traceId": trace_id, "spanId": "00000000000000a1", "name": "probe", "kind": 2,
+                "startTimeUnixNano": start.to_string(), "endTimeUnixNano": (start + 1000).to_string()
+            }]}]
+        }]});
+        let response = client
+            .post(format!("http://{}/v1/traces", server.otlp_http))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()?;
+        if !response.status().is_success() {
+            bail!("lag probe export: {}", response.status());
+        }
+        let acked = Instant::now();
+        loop {
+            let found = client
+                .get(format!("http://{http}/api/v1/traces/{trace_id}"))
+                .send()?;
+            if found.status().is_success() {
+                break;
+            }
+            if acked.elapsed().as_secs() > 30 {
+                bail!("trace {trace_id} not queryable 30 s after its acknowledgement");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        lags.push(acked.elapsed().as_secs_f64());
+    }
+    let ids = sql(
+        &client,
+        http,
+        &format!("SELECT trace_id FROM spans WHERE service_name <> 'lag-probe' LIMIT {n}"),
+    )?;
+    let ids: Vec<String> = ids["rows"]
+        .as_array()
+        .context("rows")?
+        .iter()
+        .filter_map(|r| r[0].as_str().map(str::to_owned))
+        .collect();
+    let mut by_id = Vec::new();
+    for id in &ids {
+        let started = Instant::now();
+        let response = client
+            .get(format!("http://{http}/api/v1/traces/{id}"))
+            .send()?;
+        let status = response.status();
+        response.bytes()?;
+        if !status.is_success() {
+            bail!("trace {id}: {status}");
+        }
+        by_id.push(started.elapsed().as_secs_f64());
+    }
+    let pick = sql(
+        &client,
+        http,
+        "SELECT service_name, http_route FROM spans WHERE http_route IS NOT NULL \
+         AND kind = 'server' LIMIT 1",
+    )?;
+    let service = pick["rows"][0][0]
+        .as_str()
+        .context("a service with routes")?
+        .to_owned();
+    let route = pick["rows"][0][1].as_str().context("a route")?.to_owned();
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let search = format!(
+        "http://{http}/api/v1/search?service={}&attr={}&minDuration=1ms&lookback=1h&limit=20",
+        enc(&service),
+        enc(&format!("http.route={route}"))
+    );
+    let mut aggregate = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        sql(
+            &client,
+            http,
+            "SELECT service_name, count(*) AS spans, avg(duration_ns) AS avg_ns \
+             FROM spans GROUP BY service_name",
+        )?;
+        aggregate.push(started.elapsed().as_secs_f64());
+    }
+    Ok(json!({
+        "ingest_to_queryable_lag": percentiles_ms(lags),
+        "trace_by_id": percentiles_ms(by_id),
+        "search_service_attribute_min_duration_1h": time_get(&client, &search, n)?,
+        "sql_aggregate_by_service": percentiles_ms(aggregate),
+        "dependencies_1h": time_get(&client, &format!("http://{http}/api/v1/dependencies?lookback=1h"), n)?,
+        "red_one_service_1h": time_get(
+            &client,
+            &format!("http://{http}/api/v1/red?service={}&lookback=1h", enc(&service)),
+            n,
+        )?,
+    }))
 }
 
 fn overload_run(args: &Args, scratch: &Path, sustained: f64) -> anyhow::Result<Value> {
@@ -247,6 +433,8 @@ fn overload_run(args: &Args, scratch: &Path, sustained: f64) -> anyhow::Result<V
             format!("{}s", args.overload_seconds),
             "--max-retries".into(),
             "3".into(),
+            "--concurrency".into(),
+            args.overload_concurrency.to_string(),
         ],
         &scratch.join("loadgen-overload.json"),
     )?;
@@ -311,6 +499,7 @@ fn main() -> anyhow::Result<()> {
         "otlp_bytes_per_span": med("otlp_bytes_per_span"),
         "request_latency_p50_ms": med("request_latency_p50_ms"),
         "request_latency_p99_ms": med("request_latency_p99_ms"),
+        "queries": median_queries(&runs),
     });
     let overload = if args.overload {
         Some(overload_run(
@@ -346,6 +535,22 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(args.out.join("latest.md"), &md)?;
     println!("{md}");
     Ok(())
+}
+
+/// Per query, the median over runs of each run's p50 and p99.
+fn median_queries(runs: &[Value]) -> Value {
+    let mut out = serde_json::Map::new();
+    if let Some(first) = runs.first().and_then(|r| r["queries"].as_object()) {
+        for name in first.keys() {
+            let of =
+                |key: &str| median(runs.iter().map(|r| f(r, &["queries", name, key])).collect());
+            out.insert(
+                name.clone(),
+                json!({ "p50_ms": of("p50_ms"), "p99_ms": of("p99_ms") }),
+            );
+        }
+    }
+    Value::Object(out)
 }
 
 fn markdown(r: &Value) -> String {
@@ -394,6 +599,15 @@ fn markdown(r: &Value) -> String {
             f(m, &["request_latency_p99_ms"])
         ),
     );
+    if let Some(queries) = m["queries"].as_object() {
+        for (name, q) in queries {
+            row(
+                &mut out,
+                &format!("{} p50 / p99", name.replace('_', " ")),
+                format!("{:.1} / {:.1} ms", f(q, &["p50_ms"]), f(q, &["p99_ms"])),
+            );
+        }
+    }
     if let Some(o) = r["overload"].as_object() {
         row(
             &mut out,

@@ -4,6 +4,8 @@
 
 mod common;
 mod crash;
+mod graph;
 mod ingest;
 mod interop;
 mod query;
+mod signals;

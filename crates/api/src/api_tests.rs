@@ -181,6 +181,7 @@ async fn fixture(flushed: bool) -> Fixture {
             ready: Arc::new(AtomicBool::new(true)),
             render_metrics: Arc::new(String::new),
             query,
+            aggregates: Arc::default(),
         },
     }
 }

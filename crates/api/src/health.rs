@@ -11,6 +11,7 @@ use axum::routing::get;
 use meshscope_query::QueryEngine;
 
 use crate::error::ApiError;
+use crate::graph::AggregateSource;
 
 /// What the API needs from the running server.
 #[derive(Clone)]
@@ -21,12 +22,20 @@ pub struct ApiState {
     pub render_metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// The query engine, set once storage is open (query endpoints answer 503 until then).
     pub query: Arc<OnceLock<QueryEngine>>,
+    /// The service graph's aggregates, set once the aggregation has resumed (graph and RED
+    /// endpoints answer 503 until then).
+    pub aggregates: Arc<OnceLock<Arc<dyn AggregateSource>>>,
 }
 
 impl ApiState {
     /// The query engine, or a 503 while the server is still replaying its write-ahead log.
     pub fn engine(&self) -> Result<&QueryEngine, ApiError> {
         self.query.get().ok_or_else(ApiError::not_ready)
+    }
+
+    /// The aggregate source, or a 503 while the server is still starting.
+    pub fn aggregates(&self) -> Result<&Arc<dyn AggregateSource>, ApiError> {
+        self.aggregates.get().ok_or_else(ApiError::not_ready)
     }
 }
 
@@ -79,6 +88,7 @@ mod tests {
             ready: Arc::new(AtomicBool::new(ready)),
             render_metrics: Arc::new(|| "meshscope_up 1\n".to_owned()),
             query: Arc::default(),
+            aggregates: Arc::default(),
         }
     }
 

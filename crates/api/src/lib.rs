@@ -14,13 +14,16 @@
 //! goes through [`ApiError`] (`{"error": "..."}`, or Jaeger's envelope on Jaeger routes).
 
 mod error;
+mod graph;
 mod health;
 mod jaeger;
 mod jaeger_model;
 mod native;
 mod otlp_json;
 mod params;
+mod signals;
 mod sql;
+mod ui;
 
 #[cfg(test)]
 mod api_tests;
@@ -28,6 +31,7 @@ mod api_tests;
 use axum::Router;
 
 pub use error::{ApiError, ApiResult};
+pub use graph::{AggregateSource, LoadedAggregates};
 pub use health::ApiState;
 pub use params::{parse_duration_ns, parse_epoch_us_or_ms, parse_time_ns};
 pub use sql::{ARROW_STREAM, arrow_bytes, csv_bytes, json_rows};
@@ -37,6 +41,9 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(native::routes())
+        .merge(signals::routes())
         .merge(jaeger::routes())
+        .merge(graph::routes())
+        .merge(ui::routes())
         .with_state(state)
 }

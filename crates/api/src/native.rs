@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult};
-use crate::otlp_json::{TracesData, traces_data};
 use crate::params::{Params, duration_param, now_ns, time_param};
+use crate::signals::{self, TraceJson};
 use crate::sql;
 
 pub(crate) fn routes() -> Router<ApiState> {
@@ -42,20 +42,27 @@ pub(crate) fn time_range(params: &Params) -> ApiResult<(Option<i64>, Option<i64>
     Ok((start, end))
 }
 
+/// `?logs=true` adds the trace's log records as `resourceLogs` beside `resourceSpans`.
 async fn trace(
     State(state): State<ApiState>,
     Path(trace_id): Path<String>,
     params: Params,
-) -> ApiResult<Json<TracesData>> {
+) -> ApiResult<Json<TraceJson>> {
     let bounds = match time_range(&params)? {
         (None, None) => None,
         (start, end) => Some((start.unwrap_or(i64::MIN), end.unwrap_or(i64::MAX))),
     };
-    let spans = state.engine()?.trace(&trace_id, bounds).await?;
-    if spans.is_empty() {
+    let engine = state.engine()?;
+    let spans = engine.trace(&trace_id, bounds).await?;
+    let logs = if signals::wants_logs(&params) {
+        Some(engine.trace_logs(&trace_id, bounds).await?)
+    } else {
+        None
+    };
+    if spans.is_empty() && logs.as_ref().is_none_or(Vec::is_empty) {
         return Err(ApiError::not_found(format!("trace {trace_id} not found")));
     }
-    Ok(Json(traces_data(&spans)))
+    Ok(Json(signals::trace_json(&spans, logs.as_deref())))
 }
 
 fn parse_kind(text: &str) -> ApiResult<SpanKind> {

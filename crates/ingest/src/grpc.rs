@@ -1,4 +1,5 @@
-//! OTLP/gRPC receiver: `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
+//! OTLP/gRPC receivers: `opentelemetry.proto.collector.trace.v1.TraceService/Export`, and the
+//! metrics and logs services (`MetricsService/Export`, `LogsService/Export`) built the same way.
 //!
 //! The service is written against tonic's server primitives rather than the generated
 //! server so that the request body arrives as bytes: a body that is not valid protobuf is then
@@ -10,6 +11,12 @@ use std::marker::PhantomData;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -154,5 +161,154 @@ impl Decoder for BytesDecoder {
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
         Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+/// An OTLP signal served over gRPC like traces: its service name, export path, messages and
+/// the ingest call.
+pub trait GrpcSignal: Send + Sync + 'static {
+    const NAME: &'static str;
+    const PATH: &'static str;
+    /// How the request message is named in error messages.
+    const REQUEST: &'static str;
+    type Request: Message + Default + Send + 'static;
+    type Response: Message + Send + 'static;
+    fn export(
+        ingestor: Ingestor,
+        request: Self::Request,
+    ) -> BoxFuture<Self::Response, crate::error::Error>;
+}
+
+/// `opentelemetry.proto.collector.metrics.v1.MetricsService`.
+pub struct MetricsSignal;
+
+impl GrpcSignal for MetricsSignal {
+    const NAME: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+    const REQUEST: &'static str = "ExportMetricsServiceRequest";
+    type Request = ExportMetricsServiceRequest;
+    type Response = ExportMetricsServiceResponse;
+    fn export(
+        ingestor: Ingestor,
+        request: Self::Request,
+    ) -> BoxFuture<Self::Response, crate::error::Error> {
+        Box::pin(async move { ingestor.export_metrics(request, Protocol::Grpc).await })
+    }
+}
+
+/// `opentelemetry.proto.collector.logs.v1.LogsService`.
+pub struct LogsSignal;
+
+impl GrpcSignal for LogsSignal {
+    const NAME: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+    const REQUEST: &'static str = "ExportLogsServiceRequest";
+    type Request = ExportLogsServiceRequest;
+    type Response = ExportLogsServiceResponse;
+    fn export(
+        ingestor: Ingestor,
+        request: Self::Request,
+    ) -> BoxFuture<Self::Response, crate::error::Error> {
+        Box::pin(async move { ingestor.export_logs(request, Protocol::Grpc).await })
+    }
+}
+
+/// The OTLP/gRPC metrics service, to be added to a `tonic` server.
+pub type MetricsGrpcService = SignalGrpcService<MetricsSignal>;
+/// The OTLP/gRPC logs service, to be added to a `tonic` server.
+pub type LogsGrpcService = SignalGrpcService<LogsSignal>;
+
+/// The OTLP/gRPC service of signal `S`, hand-wired like [`TraceGrpcService`] (bodies arrive as
+/// bytes: bad protobuf is `INVALID_ARGUMENT`, admission sees the size before decoding).
+pub struct SignalGrpcService<S> {
+    ingestor: Ingestor,
+    signal: PhantomData<fn() -> S>,
+}
+
+impl<S> Clone for SignalGrpcService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            ingestor: self.ingestor.clone(),
+            signal: PhantomData,
+        }
+    }
+}
+
+impl<S: GrpcSignal> SignalGrpcService<S> {
+    pub fn new(ingestor: Ingestor) -> Self {
+        Self {
+            ingestor,
+            signal: PhantomData,
+        }
+    }
+}
+
+impl<S: GrpcSignal> NamedService for SignalGrpcService<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B> Service<http::Request<B>> for SignalGrpcService<S>
+where
+    S: GrpcSignal,
+    B: Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<TonicBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.uri().path() != S::PATH {
+            return Box::pin(async { Ok(Status::unimplemented("unknown method").into_http()) });
+        }
+        let mut accept = EnabledCompressionEncodings::default();
+        accept.enable(CompressionEncoding::Gzip);
+        accept.enable(CompressionEncoding::Zstd);
+        let limit = self.ingestor.limits().max_decompressed_bytes;
+        let method = ExportSignal::<S> {
+            ingestor: self.ingestor.clone(),
+            signal: PhantomData,
+        };
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(RawCodec::<S::Response>::default())
+                .apply_compression_config(accept, EnabledCompressionEncodings::default())
+                .apply_max_message_size_config(Some(limit), None);
+            Ok(grpc.unary(method, req).await)
+        })
+    }
+}
+
+struct ExportSignal<S> {
+    ingestor: Ingestor,
+    signal: PhantomData<fn() -> S>,
+}
+
+impl<S: GrpcSignal> UnaryService<Bytes> for ExportSignal<S> {
+    type Response = S::Response;
+    type Future = BoxFuture<Response<Self::Response>, Status>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let ingestor = self.ingestor.clone();
+        Box::pin(async move {
+            let body = request.into_inner();
+            let _admission = ingestor
+                .admit(body.len(), Protocol::Grpc)
+                .map_err(|e| e.to_grpc_status())?;
+            let decoded = S::Request::decode(body).map_err(|e| {
+                refused(
+                    Protocol::Grpc,
+                    Error::InvalidArgument(format!("invalid {} protobuf: {e}", S::REQUEST)),
+                )
+                .to_grpc_status()
+            })?;
+            S::export(ingestor, decoded)
+                .await
+                .map(Response::new)
+                .map_err(|e| e.to_grpc_status())
+        })
     }
 }

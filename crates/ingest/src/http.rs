@@ -1,8 +1,11 @@
-//! OTLP/HTTP receiver: `POST /v1/traces` with protobuf or JSON bodies, optionally compressed.
+//! OTLP/HTTP receiver: `POST /v1/traces`, `/v1/metrics` and `/v1/logs` with protobuf or JSON
+//! bodies, optionally compressed.
 //!
 //! Answers follow the OTLP/HTTP specification: the export response in the request's encoding,
 //! errors as a `google.rpc.Status` in that encoding, retryable refusals as 503 with
 //! `Retry-After`.
+
+use std::future::Future;
 
 use axum::Router;
 use axum::body::Body;
@@ -13,7 +16,15 @@ use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message;
 
 use crate::body::{Encoding, decompress};
@@ -21,14 +32,91 @@ use crate::error::{Error, Result, retry_after_secs};
 use crate::otlp_json;
 use crate::pipeline::{Ingestor, Protocol, refused};
 
-/// The OTLP/HTTP routes (`/v1/traces`).
+/// The OTLP/HTTP routes (`/v1/traces`, `/v1/metrics`, `/v1/logs`).
 pub fn router(ingestor: Ingestor) -> Router {
     Router::new()
-        .route("/v1/traces", post(export_traces))
+        .route("/v1/traces", post(export::<Traces>))
+        .route("/v1/metrics", post(export::<Metrics>))
+        .route("/v1/logs", post(export::<Logs>))
         .with_state(ingestor)
 }
 
-async fn export_traces(
+/// One OTLP signal on OTLP/HTTP: its messages, decoders and ingest call.
+trait HttpSignal: Send + 'static {
+    const REQUEST: &'static str;
+    type Request: Message + Default + Send;
+    type Response: Message + Send;
+    fn decode_json(raw: &[u8]) -> std::result::Result<Self::Request, otlp_json::JsonError>;
+    fn encode_json(response: &Self::Response) -> Vec<u8>;
+    fn export(
+        ingestor: &Ingestor,
+        request: Self::Request,
+        protocol: Protocol,
+    ) -> impl Future<Output = Result<Self::Response>> + Send;
+}
+
+struct Traces;
+struct Metrics;
+struct Logs;
+
+impl HttpSignal for Traces {
+    const REQUEST: &'static str = "ExportTraceServiceRequest";
+    type Request = ExportTraceServiceRequest;
+    type Response = ExportTraceServiceResponse;
+    fn decode_json(raw: &[u8]) -> std::result::Result<Self::Request, otlp_json::JsonError> {
+        otlp_json::decode_traces(raw)
+    }
+    fn encode_json(response: &Self::Response) -> Vec<u8> {
+        otlp_json::encode_trace_response(response)
+    }
+    fn export(
+        ingestor: &Ingestor,
+        request: Self::Request,
+        protocol: Protocol,
+    ) -> impl Future<Output = Result<Self::Response>> + Send {
+        ingestor.export_traces(request, protocol)
+    }
+}
+
+impl HttpSignal for Metrics {
+    const REQUEST: &'static str = "ExportMetricsServiceRequest";
+    type Request = ExportMetricsServiceRequest;
+    type Response = ExportMetricsServiceResponse;
+    fn decode_json(raw: &[u8]) -> std::result::Result<Self::Request, otlp_json::JsonError> {
+        otlp_json::decode_metrics(raw)
+    }
+    fn encode_json(response: &Self::Response) -> Vec<u8> {
+        otlp_json::encode_metrics_response(response)
+    }
+    fn export(
+        ingestor: &Ingestor,
+        request: Self::Request,
+        protocol: Protocol,
+    ) -> impl Future<Output = Result<Self::Response>> + Send {
+        ingestor.export_metrics(request, protocol)
+    }
+}
+
+impl HttpSignal for Logs {
+    const REQUEST: &'static str = "ExportLogsServiceRequest";
+    type Request = ExportLogsServiceRequest;
+    type Response = ExportLogsServiceResponse;
+    fn decode_json(raw: &[u8]) -> std::result::Result<Self::Request, otlp_json::JsonError> {
+        otlp_json::decode_logs(raw)
+    }
+    fn encode_json(response: &Self::Response) -> Vec<u8> {
+        otlp_json::encode_logs_response(response)
+    }
+    fn export(
+        ingestor: &Ingestor,
+        request: Self::Request,
+        protocol: Protocol,
+    ) -> impl Future<Output = Result<Self::Response>> + Send {
+        ingestor.export_logs(request, protocol)
+    }
+}
+
+async fn export<S: HttpSignal>(
     State(ingestor): State<Ingestor>,
     headers: HeaderMap,
     body: Body,
@@ -41,7 +129,7 @@ async fn export_traces(
         Encoding::Protobuf => Protocol::HttpProtobuf,
         Encoding::Json => Protocol::HttpJson,
     };
-    match handle_traces(&ingestor, &headers, body, encoding, protocol).await {
+    match handle::<S>(&ingestor, &headers, body, encoding, protocol).await {
         Ok(bytes) => (
             StatusCode::OK,
             [(
@@ -55,7 +143,7 @@ async fn export_traces(
     }
 }
 
-async fn handle_traces(
+async fn handle<S: HttpSignal>(
     ingestor: &Ingestor,
     headers: &HeaderMap,
     body: Body,
@@ -75,17 +163,16 @@ async fn handle_traces(
     )
     .map_err(|e| refused(protocol, e))?;
     let request = match encoding {
-        Encoding::Protobuf => ExportTraceServiceRequest::decode(raw).map_err(|e| {
-            Error::InvalidArgument(format!("invalid ExportTraceServiceRequest protobuf: {e}"))
-        }),
-        Encoding::Json => otlp_json::decode_traces(&raw)
+        Encoding::Protobuf => S::Request::decode(raw)
+            .map_err(|e| Error::InvalidArgument(format!("invalid {} protobuf: {e}", S::REQUEST))),
+        Encoding::Json => S::decode_json(&raw)
             .map_err(|e| Error::InvalidArgument(format!("invalid OTLP/JSON: {e}"))),
     }
     .map_err(|e| refused(protocol, e))?;
-    let response = ingestor.export_traces(request, protocol).await?;
+    let response = S::export(ingestor, request, protocol).await?;
     Ok(match encoding {
         Encoding::Protobuf => response.encode_to_vec(),
-        Encoding::Json => otlp_json::encode_trace_response(&response),
+        Encoding::Json => S::encode_json(&response),
     })
 }
 

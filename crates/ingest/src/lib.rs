@@ -1,26 +1,38 @@
 //! meshscope's OTLP receivers: the way in for every span.
 //!
-//! This crate owns the wire: OTLP/gRPC (`TraceService/Export`) and OTLP/HTTP (`POST
-//! /v1/traces`, protobuf or JSON, gzip/zstd/deflate), body limits and decompression, the
-//! OTLP/JSON decoder, per-span validation, conversion of OTLP into `spans` record batches
-//! (via `meshscope-model`), and admission control. A request is acknowledged only after
+//! This crate owns the wire: OTLP/gRPC (`TraceService/Export`, `MetricsService/Export`,
+//! `LogsService/Export`) and OTLP/HTTP (`POST /v1/traces`, `/v1/metrics`, `/v1/logs`, protobuf
+//! or JSON, gzip/zstd/deflate), body limits and decompression, the OTLP/JSON decoder, per-item
+//! validation, conversion of OTLP into record batches of the `spans`, metrics and `logs`
+//! tables (via `meshscope-model`), and admission control. A request is acknowledged only after
 //! [`meshscope_storage::Storage::append`] has made its batch durable.
 //!
 //! It is the only crate that knows protobuf and OTLP. It does not know SQL, the query API or
 //! how storage lays out its files, and it never depends on `meshscope-query`.
 //!
-//! Key types: [`Ingestor`] (the shared path), [`TraceGrpcService`] and [`http::router`].
+//! Key types: [`Ingestor`] (the shared path; `export_traces` in `pipeline.rs`,
+//! `export_metrics` and `export_logs` in `signals.rs`), [`TraceGrpcService`],
+//! [`MetricsGrpcService`], [`LogsGrpcService`] and [`http::router`].
 
 mod body;
 mod convert;
+mod convert_logs;
+mod convert_metrics;
 mod error;
 mod grpc;
 pub mod http;
 pub mod otlp_json;
 mod pipeline;
+mod signals;
 
 pub use body::{Encoding, decompress};
 pub use convert::{Converted, traces_to_batch};
+pub use convert_logs::{ConvertedLogs, logs_to_batch};
+pub use convert_metrics::{ConvertedMetrics, metrics_to_batches};
 pub use error::{Error, Result};
-pub use grpc::TraceGrpcService;
-pub use pipeline::{Admission, Ingestor, Limits, Protocol};
+pub use grpc::{
+    GrpcSignal, LogsGrpcService, LogsSignal, MetricsGrpcService, MetricsSignal, SignalGrpcService,
+    TraceGrpcService,
+};
+pub use pipeline::{Admission, Ingestor, Limits, Protocol, SpanObserver};
+pub use signals::describe_metrics;

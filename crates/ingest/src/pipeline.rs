@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use arrow::array::RecordBatch;
 use meshscope_model::spans;
 use meshscope_storage::Storage;
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -58,6 +59,10 @@ const INFLIGHT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Admission is counted in KiB so that the semaphore's u32-sized permits cover large limits.
 const PERMIT_UNIT: usize = 1024;
 
+/// Sees every `spans` batch once it is durable (e.g. the service-graph aggregation). It runs
+/// on the request's task before the acknowledgement, so it must be quick and must not block.
+pub type SpanObserver = Arc<dyn Fn(&RecordBatch) + Send + Sync>;
+
 /// Accepts OTLP export requests: validates, converts and makes them durable.
 #[derive(Clone)]
 pub struct Ingestor {
@@ -69,6 +74,7 @@ struct Inner {
     limits: Limits,
     inflight: Arc<Semaphore>,
     inflight_permits: u32,
+    span_observer: Option<SpanObserver>,
 }
 
 /// A reservation of in-flight memory, released on drop.
@@ -78,6 +84,15 @@ pub struct Admission {
 
 impl Ingestor {
     pub fn new(storage: Storage, limits: Limits) -> Self {
+        Self::with_span_observer(storage, limits, None)
+    }
+
+    /// An ingestor that hands every durable `spans` batch to `observer`.
+    pub fn with_span_observer(
+        storage: Storage,
+        limits: Limits,
+        span_observer: Option<SpanObserver>,
+    ) -> Self {
         let inflight_permits =
             u32::try_from((limits.max_inflight_bytes / PERMIT_UNIT).max(1)).unwrap_or(u32::MAX);
         Self {
@@ -86,12 +101,18 @@ impl Ingestor {
                 limits,
                 inflight: Arc::new(Semaphore::new(inflight_permits as usize)),
                 inflight_permits,
+                span_observer,
             }),
         }
     }
 
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// The store the receivers append to (for the other signals, in `signals.rs`).
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.inner.storage
     }
 
     /// Refuses early, before a body is read or decoded, when storage is behind.
@@ -144,11 +165,20 @@ impl Ingestor {
         let total = (converted.accepted + converted.rejected) as u64;
         metrics::counter!("meshscope_spans_received_total", "protocol" => label).increment(total);
         if converted.accepted > 0 {
+            // the observer sees the batch only once it is durable (a clone shares the arrays)
+            let observed = self
+                .inner
+                .span_observer
+                .as_ref()
+                .map(|_| converted.batch.clone());
             self.inner
                 .storage
                 .append(spans::TABLE, converted.batch)
                 .await
                 .map_err(|e| refused(protocol, Error::from(e)))?;
+            if let (Some(observer), Some(batch)) = (&self.inner.span_observer, observed) {
+                observer(&batch);
+            }
         }
         metrics::counter!("meshscope_spans_accepted_total", "protocol" => label)
             .increment(converted.accepted as u64);
@@ -178,7 +208,7 @@ pub(crate) fn refused(protocol: Protocol, error: Error) -> Error {
     error
 }
 
-fn now_ns() -> i64 {
+pub(crate) fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use meshscope_graph::AggregatorConfig;
 use meshscope_ingest::Limits;
 use meshscope_query::QueryConfig;
 use meshscope_storage::{StorageConfig, SyncPolicy};
@@ -57,6 +58,10 @@ pub struct ServeArgs {
     /// Memory one query's operators may reserve, in bytes.
     #[arg(long, env = "MESHSCOPE_QUERY_MEMORY_LIMIT_BYTES", value_name = "BYTES")]
     pub query_memory_limit_bytes: Option<usize>,
+    /// How long a client span waits for its server half before it counts as a call to a
+    /// virtual node (e.g. `10s`).
+    #[arg(long, env = "MESHSCOPE_GRAPH_PAIRING_WINDOW", value_name = "DURATION")]
+    pub graph_pairing_window: Option<String>,
 }
 
 /// The TOML file; every key is optional.
@@ -71,6 +76,8 @@ pub struct FileConfig {
     pub storage: StorageSection,
     #[serde(default)]
     pub query: QuerySection,
+    #[serde(default)]
+    pub graph: GraphSection,
     #[serde(default)]
     pub log: LogSection,
 }
@@ -116,6 +123,15 @@ pub struct QuerySection {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct GraphSection {
+    pub pairing_window: Option<String>,
+    pub lateness: Option<String>,
+    pub max_pending: Option<usize>,
+    pub max_series_per_minute: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSection {
     pub filter: Option<String>,
 }
@@ -129,6 +145,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub limits: Limits,
     pub query: QueryConfig,
+    pub graph: AggregatorConfig,
     pub log_filter: String,
 }
 
@@ -232,6 +249,27 @@ impl Config {
             threads: q.threads.unwrap_or(query_defaults.threads),
             ..query_defaults
         };
+        let g = &file.graph;
+        let graph_defaults = AggregatorConfig::default();
+        let graph = AggregatorConfig {
+            pairing_window: match args
+                .graph_pairing_window
+                .as_ref()
+                .or(g.pairing_window.as_ref())
+            {
+                Some(text) => parse_duration(text).context("graph pairing_window")?,
+                None => graph_defaults.pairing_window,
+            },
+            lateness: match &g.lateness {
+                Some(text) => parse_duration(text).context("graph lateness")?,
+                None => graph_defaults.lateness,
+            },
+            max_pending: g.max_pending.unwrap_or(graph_defaults.max_pending),
+            max_series_per_minute: g
+                .max_series_per_minute
+                .unwrap_or(graph_defaults.max_series_per_minute),
+            ..graph_defaults
+        };
         let config = Config {
             otlp_grpc_addr: addr(
                 args.otlp_grpc_addr,
@@ -247,6 +285,7 @@ impl Config {
             storage,
             limits,
             query,
+            graph,
             log_filter: args
                 .log
                 .clone()
@@ -283,6 +322,15 @@ impl Config {
             || q.max_result_bytes == 0
         {
             bail!("query limits must be greater than zero");
+        }
+        let g = &self.graph;
+        if g.max_pending == 0 || g.max_series_per_minute == 0 {
+            bail!("graph max_pending and max_series_per_minute must be greater than zero");
+        }
+        if g.pairing_window > Duration::from_secs(86_400)
+            || g.lateness > Duration::from_secs(86_400)
+        {
+            bail!("graph pairing_window and lateness must be at most one day");
         }
         let s = &self.storage;
         if s.flush_max_bytes == 0 || s.row_group_rows == 0 || s.wal_segment_bytes == 0 {

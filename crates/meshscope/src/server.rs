@@ -1,7 +1,8 @@
 //! Wiring: storage, receivers and the API, started in order and stopped in order.
 //!
 //! Start: the API port comes up first (so `/healthz` answers during WAL replay), then storage
-//! opens and replays the WAL, then the OTLP receivers bind and `/readyz` turns ready.
+//! opens and replays the WAL, the service graph resumes (replaying stored spans of its open
+//! minutes), then the OTLP receivers bind and `/readyz` turns ready.
 //! Stop: the receivers stop accepting, in-flight requests finish, storage flushes its head
 //! to Parquet and closes the WAL.
 
@@ -11,7 +12,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use meshscope_api::ApiState;
+use futures::FutureExt;
+use meshscope_api::{AggregateSource, ApiState};
 use meshscope_ingest::{Ingestor, TraceGrpcService};
 use meshscope_storage::{Storage, TableSpec};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -19,18 +21,53 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::aggregation::Aggregation;
 use crate::config::Config;
 
 /// The tables this server stores.
 pub fn tables() -> Vec<TableSpec> {
     use meshscope_model::spans::{self, col};
-    vec![TableSpec {
+    let mut tables = vec![TableSpec {
         name: spans::TABLE,
         schema: spans::schema(),
         time_column: col::START_TIME,
         sort_columns: vec![col::TRACE_ID, col::START_TIME],
         bloom_filter_columns: vec![col::TRACE_ID],
-    }]
+    }];
+    tables.extend(meshscope_graph::tables().into_iter().map(|t| TableSpec {
+        name: t.name,
+        schema: t.schema,
+        time_column: t.time_column,
+        sort_columns: t.sort_columns.to_vec(),
+        bloom_filter_columns: t.bloom_filter_columns.to_vec(),
+    }));
+    // metrics: one table per point type, sorted so a metric's series lie together in time order
+    {
+        use meshscope_model::metrics::col as m;
+        tables.extend(
+            meshscope_model::metrics::tables()
+                .into_iter()
+                .map(|(name, schema)| TableSpec {
+                    name,
+                    schema,
+                    time_column: m::TIME,
+                    sort_columns: vec![m::METRIC_NAME, m::SERVICE_NAME, m::SERIES_ID, m::TIME],
+                    bloom_filter_columns: vec![],
+                }),
+        );
+    }
+    // logs: found by trace (joins with spans) like spans are
+    tables.push(TableSpec {
+        name: meshscope_model::logs::TABLE,
+        schema: meshscope_model::logs::schema(),
+        time_column: meshscope_model::logs::col::TIME,
+        sort_columns: vec![
+            meshscope_model::logs::col::TRACE_ID,
+            meshscope_model::logs::col::TIME,
+        ],
+        bloom_filter_columns: vec![meshscope_model::logs::col::TRACE_ID],
+    });
+    tables
 }
 
 /// A running server.
@@ -66,6 +103,7 @@ fn prometheus() -> anyhow::Result<PrometheusHandle> {
         .context("installing the metrics recorder")?;
     meshscope_storage::describe_metrics();
     meshscope_query::describe_metrics();
+    meshscope_ingest::describe_metrics();
     describe_metrics();
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
@@ -129,8 +167,10 @@ impl Server {
         let render_handle = handle.clone();
         // set once storage is open; the query endpoints answer 503 until then
         let query_engine = Arc::new(OnceLock::new());
+        let aggregates: Arc<OnceLock<Arc<dyn AggregateSource>>> = Arc::new(OnceLock::new());
         let api = meshscope_api::router(ApiState {
             query: Arc::clone(&query_engine),
+            aggregates: Arc::clone(&aggregates),
             ready: Arc::clone(&ready),
             render_metrics: Arc::new(move || {
                 if let Some(rss) = resident_memory_bytes() {
@@ -169,6 +209,11 @@ impl Server {
         let engine = meshscope_query::QueryEngine::new(storage.clone(), config.query.clone())
             .context("starting the query engine")?;
         let _ = query_engine.set(engine);
+        let aggregation = Aggregation::start(storage.clone(), config.graph.clone())
+            .await
+            .context("resuming the service graph")?;
+        let _ = aggregates.set(Arc::new(aggregation.clone()));
+        tasks.spawn(aggregation.clone().run(shutdown.clone()).map(Ok));
         let flusher = storage.start_background();
         let token = shutdown.clone();
         tasks.spawn(async move {
@@ -177,7 +222,12 @@ impl Server {
             Ok(())
         });
 
-        let ingestor = Ingestor::new(storage.clone(), config.limits.clone());
+        let observer = aggregation.clone();
+        let ingestor = Ingestor::with_span_observer(
+            storage.clone(),
+            config.limits.clone(),
+            Some(Arc::new(move |batch| observer.observe(batch))),
+        );
 
         let grpc_listener = bind(config.otlp_grpc_addr, "OTLP/gRPC").await?;
         let otlp_grpc_addr = grpc_listener.local_addr()?;
@@ -185,7 +235,9 @@ impl Server {
             .max_concurrent_streams(Some(256))
             .concurrency_limit_per_connection(256)
             .tcp_nodelay(true)
-            .add_service(TraceGrpcService::new(ingestor.clone()));
+            .add_service(TraceGrpcService::new(ingestor.clone()))
+            .add_service(meshscope_ingest::MetricsGrpcService::new(ingestor.clone()))
+            .add_service(meshscope_ingest::LogsGrpcService::new(ingestor.clone()));
         let token = shutdown.clone();
         tasks.spawn(async move {
             grpc.serve_with_incoming_shutdown(

@@ -293,6 +293,13 @@ impl Inner {
             .build_arc()?;
         let schema = MemorySchemaProvider::new();
         schema.register_table(spans::TABLE.to_owned(), Arc::clone(&table) as _)?;
+        // every other table of the store under its own name (aggregates, metrics, logs)
+        for (name, time_column) in self.storage.tables() {
+            if name != spans::TABLE {
+                let other = SnapshotTable::new(self.storage.snapshot(name)?, time_column);
+                schema.register_table(name.to_owned(), Arc::new(other) as _)?;
+            }
+        }
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema("public", Arc::new(schema))?;
         let catalogs = MemoryCatalogProviderList::new();

@@ -19,6 +19,9 @@
 //! - Traces: [`QueryEngine::trace`] (by id), [`QueryEngine::search`] ([`SearchQuery`] →
 //!   [`TraceSummary`]), [`QueryEngine::search_traces`], [`QueryEngine::services`],
 //!   [`QueryEngine::operations`]; spans come back as [`SpanRecord`]s with typed attributes.
+//! - Metrics and logs ([`QueryEngine::metric_rate`], [`QueryEngine::metric_quantile`],
+//!   [`QueryEngine::trace_logs`]): a counter's rate over a window with resets handled, a
+//!   quantile from histogram buckets, the log records of a trace.
 //! - [`QueryStats`]: what a query read (files, row groups pruned, bytes scanned).
 
 // tests may unwrap; the library itself is checked without this in the non-test build
@@ -31,6 +34,7 @@ mod operations;
 mod provider;
 mod sandbox;
 mod search;
+mod signals;
 mod stats;
 mod trace;
 
@@ -50,6 +54,7 @@ pub use search::{
     AttributeFilter, MAX_SEARCH_LIMIT, MatchOp, SearchQuery, ServiceSpans, TRACE_SPREAD_NS,
     TraceSummary, attribute_predicate, normalize_trace_id,
 };
+pub use signals::{LogRecord, MetricQuantile, MetricRate, MetricSelector, SeriesRate, decode_logs};
 pub use stats::{QueryStats, ScanStats};
 pub use trace::{
     AttrValue, Attributes, EventRecord, LinkRecord, PlainJson, SpanRecord, decode_spans,

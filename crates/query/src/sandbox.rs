@@ -13,7 +13,6 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::common::TableReference;
 use datafusion::execution::context::{SQLOptions, SessionState};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
@@ -132,7 +131,7 @@ impl Visitor for RelationCheck {
         };
         match function {
             Some(name) => ControlFlow::Break(Error::NotAllowed(format!(
-                "table function {name} is not allowed: the SQL API reads only the tables meshscope stores (spans)"
+                "table function {name} is not allowed: the SQL API reads only the tables meshscope stores"
             ))),
             None => ControlFlow::Continue(()),
         }
@@ -144,41 +143,37 @@ impl Visitor for RelationCheck {
         let text = relation.to_string();
         if text.contains('/') || text.contains("://") || text.contains('\\') {
             return ControlFlow::Break(Error::NotAllowed(format!(
-                "reading files is not allowed: {text} is not a table; the SQL API reads only the tables meshscope stores (spans)"
+                "reading files is not allowed: {text} is not a table; the SQL API reads only the tables meshscope stores"
             )));
         }
         ControlFlow::Continue(())
     }
 }
 
-/// Refuses names that are not tables of the engine's catalog.
+/// Refuses names that are not tables of the engine's catalog (the tables storage holds, and
+/// `information_schema`).
 fn check_tables(statement: &DfStatement, state: &SessionState) -> Result<()> {
-    let default_catalog = state.config().options().catalog.default_catalog.clone();
-    let default_schema = state.config().options().catalog.default_schema.clone();
+    let options = state.config().options();
+    let default_catalog = options.catalog.default_catalog.clone();
+    let default_schema = options.catalog.default_schema.clone();
+    let tables = state
+        .catalog_list()
+        .catalog(&default_catalog)
+        .and_then(|c| c.schema(&default_schema));
     for reference in state.resolve_table_references(statement)? {
-        let known = match &reference {
-            TableReference::Bare { table } => table.as_ref() == meshscope_model::spans::TABLE,
-            TableReference::Partial { schema, table } => {
-                (schema.as_ref() == default_schema
-                    && table.as_ref() == meshscope_model::spans::TABLE)
-                    || (schema.as_ref() == "information_schema"
-                        && INFORMATION_SCHEMA.contains(&table.as_ref()))
-            }
-            TableReference::Full {
-                catalog,
-                schema,
-                table,
-            } => {
-                catalog.as_ref() == default_catalog
-                    && ((schema.as_ref() == default_schema
-                        && table.as_ref() == meshscope_model::spans::TABLE)
-                        || (schema.as_ref() == "information_schema"
-                            && INFORMATION_SCHEMA.contains(&table.as_ref())))
-            }
-        };
+        let resolved = reference.clone().resolve(&default_catalog, &default_schema);
+        let table = resolved.table.as_ref();
+        let known = resolved.catalog.as_ref() == default_catalog
+            && ((resolved.schema.as_ref() == default_schema
+                && tables.as_ref().is_some_and(|t| t.table_exist(table)))
+                || (resolved.schema.as_ref() == "information_schema"
+                    && INFORMATION_SCHEMA.contains(&table)));
         if !known {
+            let mut names = tables.as_ref().map(|t| t.table_names()).unwrap_or_default();
+            names.sort();
             return Err(Error::InvalidRequest(format!(
-                "unknown table {reference}: the tables are spans and information_schema.*"
+                "unknown table {reference}: the tables are {} and information_schema.*",
+                names.join(", ")
             )));
         }
     }

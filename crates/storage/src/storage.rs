@@ -301,6 +301,15 @@ impl Storage {
         self.inner.pressure()
     }
 
+    /// The tables of the store: `(name, time column)`, in the order they were opened with.
+    pub fn tables(&self) -> Vec<(&'static str, &'static str)> {
+        self.inner
+            .specs
+            .iter()
+            .map(|spec| (spec.name, spec.time_column))
+            .collect()
+    }
+
     /// The table's rows now: head batches and Parquet files, never a row in both or in neither.
     pub fn snapshot(&self, table: &str) -> Result<TableSnapshot> {
         let index = self.inner.table_index(table)?;

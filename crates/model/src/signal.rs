@@ -1,0 +1,284 @@
+//! What the metrics and logs tables share with `spans`: the resource and scope columns, the
+//! attribute maps with their type companions, ids as lowercase hex and `Timestamp(ns, UTC)`.
+//!
+//! The column types here are exactly those of [`crate::spans::schema`], so the tables join on
+//! `trace_id` and compare `service_name`, maps and times without casts.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, MapBuilder, MapFieldNames, StringBuilder};
+use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
+
+use crate::spans::{ScopeContext, UNKNOWN_SERVICE, hex_id};
+use crate::value::Value;
+
+/// Column names shared by the metrics and logs tables (same names as in `spans`).
+pub mod col {
+    pub const SERVICE_NAME: &str = "service_name";
+    pub const ATTRIBUTES: &str = "attributes";
+    pub const ATTRIBUTE_TYPES: &str = "attribute_types";
+    pub const RESOURCE_ATTRIBUTES: &str = "resource_attributes";
+    pub const RESOURCE_ATTRIBUTE_TYPES: &str = "resource_attribute_types";
+    pub const RESOURCE_SCHEMA_URL: &str = "resource_schema_url";
+    pub const SCOPE_NAME: &str = "scope_name";
+    pub const SCOPE_VERSION: &str = "scope_version";
+    pub const SCOPE_ATTRIBUTES: &str = "scope_attributes";
+    pub const SCOPE_SCHEMA_URL: &str = "scope_schema_url";
+    pub const TRACE_ID: &str = "trace_id";
+    pub const SPAN_ID: &str = "span_id";
+}
+
+/// `Timestamp(Nanosecond, "UTC")`, the type of every time column.
+pub fn utc_ns() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+}
+
+/// `Map<Utf8, Utf8>`, the type of the attribute maps (as in `spans`).
+pub fn map_type() -> DataType {
+    DataType::Map(
+        Arc::new(Field::new(
+            "entries",
+            DataType::Struct(Fields::from(vec![
+                Field::new("key", DataType::Utf8, false),
+                Field::new("value", DataType::Utf8, true),
+            ])),
+            false,
+        )),
+        false,
+    )
+}
+
+pub(crate) type StrMapBuilder = MapBuilder<StringBuilder, StringBuilder>;
+
+pub(crate) fn new_map_builder() -> StrMapBuilder {
+    MapBuilder::new(
+        Some(MapFieldNames {
+            entry: "entries".into(),
+            key: "key".into(),
+            value: "value".into(),
+        }),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    )
+}
+
+/// What every point or record of one resource shares, rendered once.
+#[derive(Debug, Clone, Default)]
+pub struct SignalResource {
+    service_name: String,
+    attributes: Vec<(String, String)>,
+    attribute_types: Vec<(String, &'static str)>,
+    schema_url: String,
+    /// Order-independent hash of the attributes, the resource's part of a metric series id.
+    hash: u64,
+}
+
+impl SignalResource {
+    pub fn new(attributes: &[(&str, Value<'_>)], schema_url: &str) -> Self {
+        let mut service_name = None;
+        let mut rendered = Vec::with_capacity(attributes.len());
+        let mut types = Vec::new();
+        let mut scratch = String::new();
+        let hash = attributes_hash(attributes, &mut scratch);
+        for (key, value) in attributes {
+            let display = value.to_display_string();
+            if *key == "service.name" {
+                service_name = Some(display.clone());
+            }
+            if let Some(tag) = value.type_tag() {
+                types.push(((*key).to_owned(), tag));
+            }
+            rendered.push(((*key).to_owned(), display));
+        }
+        Self {
+            service_name: service_name
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| UNKNOWN_SERVICE.to_owned()),
+            attributes: rendered,
+            attribute_types: types,
+            schema_url: schema_url.to_owned(),
+            hash,
+        }
+    }
+
+    pub fn service_name(&self) -> &str {
+        &self.service_name
+    }
+
+    pub(crate) fn hash(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// FNV-1a 64 of `bytes`, continuing from `state`.
+pub(crate) fn fnv1a(mut state: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        state ^= u64::from(*b);
+        state = state.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    state
+}
+
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// The splitmix64 finaliser: spreads the bits of one key-value hash before they are summed.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A hash of a set of attributes that does not depend on their order: the wrapping sum of the
+/// mixed hashes of each key, type tag and display form.
+pub(crate) fn attributes_hash(attributes: &[(&str, Value<'_>)], scratch: &mut String) -> u64 {
+    let mut sum = 0u64;
+    for (key, value) in attributes {
+        scratch.clear();
+        value.render(scratch);
+        let mut h = fnv1a(FNV_OFFSET, key.as_bytes());
+        h = fnv1a(h, &[0xff]);
+        h = fnv1a(h, value.type_tag().unwrap_or("string").as_bytes());
+        h = fnv1a(h, &[0xff]);
+        h = fnv1a(h, scratch.as_bytes());
+        sum = sum.wrapping_add(mix(h));
+    }
+    sum
+}
+
+/// Builders of the columns every metrics and logs table ends with: the point's or record's
+/// attributes, the resource's, and the scope's.
+pub(crate) struct ContextColumns {
+    attributes: StrMapBuilder,
+    attribute_types: StrMapBuilder,
+    resource_attributes: StrMapBuilder,
+    resource_attribute_types: StrMapBuilder,
+    resource_schema_url: StringBuilder,
+    scope_name: StringBuilder,
+    scope_version: StringBuilder,
+    scope_attributes: StringBuilder,
+    scope_schema_url: StringBuilder,
+    scratch: String,
+}
+
+impl ContextColumns {
+    pub(crate) fn fields() -> Vec<Field> {
+        vec![
+            Field::new(col::ATTRIBUTES, map_type(), false),
+            Field::new(col::ATTRIBUTE_TYPES, map_type(), false),
+            Field::new(col::RESOURCE_ATTRIBUTES, map_type(), false),
+            Field::new(col::RESOURCE_ATTRIBUTE_TYPES, map_type(), false),
+            Field::new(col::RESOURCE_SCHEMA_URL, DataType::Utf8, false),
+            Field::new(col::SCOPE_NAME, DataType::Utf8, false),
+            Field::new(col::SCOPE_VERSION, DataType::Utf8, false),
+            Field::new(col::SCOPE_ATTRIBUTES, DataType::Utf8, false),
+            Field::new(col::SCOPE_SCHEMA_URL, DataType::Utf8, false),
+        ]
+    }
+
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        let strings = || StringBuilder::with_capacity(capacity, capacity * 8);
+        Self {
+            attributes: new_map_builder(),
+            attribute_types: new_map_builder(),
+            resource_attributes: new_map_builder(),
+            resource_attribute_types: new_map_builder(),
+            resource_schema_url: strings(),
+            scope_name: strings(),
+            scope_version: strings(),
+            scope_attributes: strings(),
+            scope_schema_url: strings(),
+            scratch: String::with_capacity(128),
+        }
+    }
+
+    pub(crate) fn append(
+        &mut self,
+        resource: &SignalResource,
+        scope: &ScopeContext,
+        attributes: &[(&str, Value<'_>)],
+    ) {
+        for (key, value) in attributes {
+            self.scratch.clear();
+            value.render(&mut self.scratch);
+            self.attributes.keys().append_value(key);
+            self.attributes.values().append_value(&self.scratch);
+            if let Some(tag) = value.type_tag() {
+                self.attribute_types.keys().append_value(key);
+                self.attribute_types.values().append_value(tag);
+            }
+        }
+        // A map builder's append only fails on mismatched key/value counts, which the loops
+        // keep equal.
+        let _ = self.attributes.append(true);
+        let _ = self.attribute_types.append(true);
+        for (key, value) in &resource.attributes {
+            self.resource_attributes.keys().append_value(key);
+            self.resource_attributes.values().append_value(value);
+        }
+        for (key, tag) in &resource.attribute_types {
+            self.resource_attribute_types.keys().append_value(key);
+            self.resource_attribute_types.values().append_value(tag);
+        }
+        let _ = self.resource_attributes.append(true);
+        let _ = self.resource_attribute_types.append(true);
+        self.resource_schema_url.append_value(&resource.schema_url);
+        self.scope_name.append_value(&scope.name);
+        self.scope_version.append_value(&scope.version);
+        self.scope_attributes.append_value(&scope.attributes_json);
+        self.scope_schema_url.append_value(&scope.schema_url);
+    }
+
+    pub(crate) fn finish(&mut self) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(self.attributes.finish()),
+            Arc::new(self.attribute_types.finish()),
+            Arc::new(self.resource_attributes.finish()),
+            Arc::new(self.resource_attribute_types.finish()),
+            Arc::new(self.resource_schema_url.finish()),
+            Arc::new(self.scope_name.finish()),
+            Arc::new(self.scope_version.finish()),
+            Arc::new(self.scope_attributes.finish()),
+            Arc::new(self.scope_schema_url.finish()),
+        ]
+    }
+}
+
+/// Appends an optional id as lowercase hex, `''` when absent.
+pub(crate) fn append_id(builder: &mut StringBuilder, id: Option<&[u8]>) {
+    let mut buf = [0u8; 32];
+    match id {
+        Some(bytes) => builder.append_value(hex_id(bytes, &mut buf)),
+        None => builder.append_value(""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_hash_ignores_order_and_sees_types() {
+        let mut s = String::new();
+        let a = [("a", Value::Str("1")), ("b", Value::Int(2))];
+        let b = [("b", Value::Int(2)), ("a", Value::Str("1"))];
+        assert_eq!(attributes_hash(&a, &mut s), attributes_hash(&b, &mut s));
+        let c = [("a", Value::Int(1)), ("b", Value::Int(2))];
+        assert_ne!(attributes_hash(&a, &mut s), attributes_hash(&c, &mut s));
+        let d = [("a", Value::Str("2")), ("b", Value::Int(1))];
+        assert_ne!(attributes_hash(&c, &mut s), attributes_hash(&d, &mut s));
+        assert_eq!(attributes_hash(&[], &mut s), 0);
+    }
+
+    #[test]
+    fn map_type_is_the_spans_one() {
+        let spans = crate::spans::schema();
+        let field = spans
+            .field_with_name(crate::spans::col::ATTRIBUTES)
+            .expect("attributes");
+        assert_eq!(field.data_type(), &map_type());
+        let start = spans
+            .field_with_name(crate::spans::col::START_TIME)
+            .expect("start");
+        assert_eq!(start.data_type(), &utc_ns());
+    }
+}
