@@ -19,14 +19,13 @@
 //!   `min` and `max`, when present, bound the open first and last buckets. Exponential
 //!   histograms are merged at the smallest scale among their points.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Array, MapArray, RecordBatch,
-    StringArray, UInt64Array,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Array, RecordBatch, UInt64Array,
 };
 use datafusion::arrow::datatypes::{
-    Float64Type, Int32Type, TimestampNanosecondType, UInt32Type, UInt64Type,
+    ArrowPrimitiveType, Float64Type, Int32Type, TimestampNanosecondType, UInt32Type, UInt64Type,
 };
 use datafusion::common::ScalarValue;
 use datafusion::functions::core::expr_fn::get_field;
@@ -38,7 +37,10 @@ use meshscope_model::value::type_tag;
 use crate::engine::{QueryCtx, QueryEngine};
 use crate::error::{Error, Result};
 use crate::search::normalize_trace_id;
-use crate::trace::{AttrValue, Attributes, parse_typed_json_object};
+use crate::trace::{
+    AttrValue, Attributes, column, map_entries, maps, parse_typed_json_object, strings,
+    typed_attributes,
+};
 
 /// Which points of one metric a helper reads.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -295,18 +297,6 @@ async fn rows(
 // Column access
 // ---------------------------------------------------------------------------------------------
 
-fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
-    batch
-        .column_by_name(name)
-        .ok_or_else(|| Error::Decode(format!("column {name} is missing")))
-}
-
-fn strings<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
-    column(batch, name)?
-        .as_string_opt::<i32>()
-        .ok_or_else(|| Error::Decode(format!("column {name} is not Utf8")))
-}
-
 fn times(batch: &RecordBatch, name: &str) -> Result<Vec<Option<i64>>> {
     let a = column(batch, name)?
         .as_primitive_opt::<TimestampNanosecondType>()
@@ -338,74 +328,27 @@ fn bools<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a BooleanArray> {
         .ok_or_else(|| Error::Decode(format!("column {name} is not Boolean")))
 }
 
-fn maps<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a MapArray> {
-    column(batch, name)?
-        .as_map_opt()
-        .ok_or_else(|| Error::Decode(format!("column {name} is not a map")))
-}
-
-fn map_entries(map: &MapArray, row: usize) -> Result<Vec<(String, String)>> {
-    if map.is_null(row) {
+/// Row `row` of a list column of primitive values (empty when null).
+fn primitive_list<T: ArrowPrimitiveType>(column: &ArrayRef, row: usize) -> Result<Vec<T::Native>> {
+    let list = column
+        .as_list_opt::<i32>()
+        .ok_or_else(|| Error::Decode("expected a list column".into()))?;
+    if list.is_null(row) {
         return Ok(Vec::new());
     }
-    let entries = map.value(row);
-    let keys = entries
-        .column(0)
-        .as_string_opt::<i32>()
-        .ok_or_else(|| Error::Decode("map keys are not Utf8".into()))?;
-    let values = entries
-        .column(1)
-        .as_string_opt::<i32>()
-        .ok_or_else(|| Error::Decode("map values are not Utf8".into()))?;
-    Ok((0..entries.len())
-        .map(|i| {
-            let value = if values.is_null(i) {
-                ""
-            } else {
-                values.value(i)
-            };
-            (keys.value(i).to_owned(), value.to_owned())
-        })
-        .collect())
-}
-
-fn typed_attributes(values: &MapArray, types: &MapArray, row: usize) -> Result<Attributes> {
-    let tags: HashMap<String, String> = map_entries(types, row)?.into_iter().collect();
-    Ok(map_entries(values, row)?
-        .into_iter()
-        .map(|(key, display)| {
-            let value = AttrValue::from_stored(&display, tags.get(&key).map(String::as_str));
-            (key, value)
-        })
-        .collect())
+    let values = list.value(row);
+    let values = values
+        .as_primitive_opt::<T>()
+        .ok_or_else(|| Error::Decode(format!("expected a list of {}", T::DATA_TYPE)))?;
+    Ok(values.values().to_vec())
 }
 
 fn u64_list(column: &ArrayRef, row: usize) -> Result<Vec<u64>> {
-    let list = column
-        .as_list_opt::<i32>()
-        .ok_or_else(|| Error::Decode("expected a list column".into()))?;
-    if list.is_null(row) {
-        return Ok(Vec::new());
-    }
-    let values = list.value(row);
-    let values = values
-        .as_primitive_opt::<UInt64Type>()
-        .ok_or_else(|| Error::Decode("expected a list of UInt64".into()))?;
-    Ok(values.values().to_vec())
+    primitive_list::<UInt64Type>(column, row)
 }
 
 fn f64_list(column: &ArrayRef, row: usize) -> Result<Vec<f64>> {
-    let list = column
-        .as_list_opt::<i32>()
-        .ok_or_else(|| Error::Decode("expected a list column".into()))?;
-    if list.is_null(row) {
-        return Ok(Vec::new());
-    }
-    let values = list.value(row);
-    let values = values
-        .as_primitive_opt::<Float64Type>()
-        .ok_or_else(|| Error::Decode("expected a list of Float64".into()))?;
-    Ok(values.values().to_vec())
+    primitive_list::<Float64Type>(column, row)
 }
 
 fn opt_f64(a: &Float64Array, row: usize) -> Option<f64> {

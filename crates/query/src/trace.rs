@@ -270,25 +270,25 @@ pub struct SpanRecord {
     pub dropped_links_count: u32,
 }
 
-fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
+pub(crate) fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
     batch
         .column_by_name(name)
         .ok_or_else(|| Error::Decode(format!("column {name} is missing")))
 }
 
-fn strings<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
+pub(crate) fn strings<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
     column(batch, name)?
         .as_string_opt::<i32>()
         .ok_or_else(|| Error::Decode(format!("column {name} is not Utf8")))
 }
 
-fn maps<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a MapArray> {
+pub(crate) fn maps<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a MapArray> {
     column(batch, name)?
         .as_map_opt()
         .ok_or_else(|| Error::Decode(format!("column {name} is not a map")))
 }
 
-fn map_entries(map: &MapArray, row: usize) -> Result<Vec<(String, String)>> {
+pub(crate) fn map_entries(map: &MapArray, row: usize) -> Result<Vec<(String, String)>> {
     if map.is_null(row) {
         return Ok(Vec::new());
     }
@@ -313,7 +313,11 @@ fn map_entries(map: &MapArray, row: usize) -> Result<Vec<(String, String)>> {
         .collect())
 }
 
-fn typed_attributes(values: &MapArray, types: &MapArray, row: usize) -> Result<Attributes> {
+pub(crate) fn typed_attributes(
+    values: &MapArray,
+    types: &MapArray,
+    row: usize,
+) -> Result<Attributes> {
     let tags: HashMap<String, String> = map_entries(types, row)?.into_iter().collect();
     Ok(map_entries(values, row)?
         .into_iter()
