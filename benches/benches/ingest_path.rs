@@ -3,6 +3,7 @@
 //!
 //! `cargo bench -p meshscope-bench --bench ingest_path` reports spans/s for each stage and
 //! prints the Parquet bytes per span next to the OTLP protobuf bytes per span.
+//! `INGEST_PATH_PARQUET_DIR=<dir>` keeps the encoded files there.
 
 use arrow::record_batch::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -10,6 +11,10 @@ use meshscope_loadgen::{Encoding, Generator, GeneratorConfig, TimeBase};
 use meshscope_storage::{TableSpec, encode_parquet};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+
+/// The server's allocator, so the figures match what the binary does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH_SPANS: usize = 1000;
 const BATCHES: usize = 20;
@@ -53,6 +58,16 @@ fn to_arrow(payload: &[u8]) -> RecordBatch {
     converted.batch
 }
 
+/// Bytes of the batch's buffers that hold data (its memory size without unused capacity).
+fn data_bytes(batch: &RecordBatch) -> usize {
+    fn array(data: &arrow::array::ArrayData) -> usize {
+        data.buffers().iter().map(|b| b.len()).sum::<usize>()
+            + data.nulls().map_or(0, |n| n.buffer().len())
+            + data.child_data().iter().map(array).sum::<usize>()
+    }
+    batch.columns().iter().map(|c| array(&c.to_data())).sum()
+}
+
 fn ingest_path(c: &mut Criterion) {
     let payloads = payloads();
     let spans = (BATCHES * BATCH_SPANS) as u64;
@@ -68,6 +83,21 @@ fn ingest_path(c: &mut Criterion) {
         wire as f64 / spans as f64,
         disk as f64 / spans as f64,
         files.len()
+    );
+
+    // `INGEST_PATH_PARQUET_DIR=dir` keeps the files, to look at column sizes with any reader
+    if let Some(dir) = std::env::var_os("INGEST_PATH_PARQUET_DIR") {
+        for (i, file) in files.iter().enumerate() {
+            let path = std::path::Path::new(&dir).join(format!("spans-{i}.parquet"));
+            std::fs::write(&path, &file.bytes).expect("write parquet");
+        }
+    }
+    let arrow_bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+    let arrow_data: usize = batches.iter().map(data_bytes).sum();
+    eprintln!(
+        "ingest_path: Arrow {:.0} bytes/span held in memory, {:.0} bytes/span of data",
+        arrow_bytes as f64 / spans as f64,
+        arrow_data as f64 / spans as f64,
     );
 
     let mut group = c.benchmark_group("ingest_path");

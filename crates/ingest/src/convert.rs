@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use arrow::record_batch::RecordBatch;
 use meshscope_model::{
-    EventInput, LinkInput, ResourceContext, ScopeContext, SpanBatchBuilder, SpanInput, SpanKind,
-    StatusCode, Value,
+    BatchHint, EventInput, LinkInput, ResourceContext, ScopeContext, SpanBatchBuilder, SpanInput,
+    SpanKind, StatusCode, Value,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -37,13 +37,24 @@ pub struct Converted {
 
 /// Converts and validates every span of `request`. `now_ns` bounds future timestamps.
 pub fn traces_to_batch(request: &ExportTraceServiceRequest, now_ns: i64) -> Result<Converted> {
-    let total: usize = request
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .map(|s| s.spans.len())
-        .sum();
-    let mut builder = SpanBatchBuilder::with_capacity(total);
+    let mut hint = BatchHint::default();
+    for resource_spans in &request.resource_spans {
+        let resource_attributes = resource_spans
+            .resource
+            .as_ref()
+            .map_or(0, |r| r.attributes.len());
+        for scope_spans in &resource_spans.scope_spans {
+            hint.spans += scope_spans.spans.len();
+            hint.resource_attributes += scope_spans.spans.len() * resource_attributes;
+            hint.attributes += scope_spans
+                .spans
+                .iter()
+                .map(|s| s.attributes.len())
+                .sum::<usize>();
+        }
+    }
+    let total = hint.spans;
+    let mut builder = SpanBatchBuilder::with_hint(hint);
     let mut rejected = 0usize;
     let mut message = String::new();
     let mut attrs = Vec::new();

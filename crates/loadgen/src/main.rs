@@ -7,6 +7,10 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use meshscope_loadgen::{Args, Topology, run_with_stop};
 
+/// mimalloc, as the server: generation allocates many small buffers.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<std::process::ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -30,7 +30,7 @@ pub use metrics::{
 pub use promote::{PromotedType, Promotion, RESOURCE_PROMOTIONS, SPAN_PROMOTIONS};
 pub use signal::SignalResource;
 pub use spans::{
-    EventInput, LinkInput, ResourceContext, ScopeContext, SpanBatchBuilder, SpanInput, SpanKind,
-    StatusCode,
+    BatchHint, EventInput, LinkInput, ResourceContext, ScopeContext, SpanBatchBuilder, SpanInput,
+    SpanKind, StatusCode,
 };
 pub use value::Value;

@@ -7,6 +7,7 @@
 //! stays in the `attributes` / `resource_attributes` map, so nothing is lost by promotion.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 /// The Arrow type of a promoted column.
@@ -104,7 +105,7 @@ pub const RESOURCE_PROMOTIONS: &[Promotion] = &[
 
 /// Where a span attribute name is promoted: (index into [`SPAN_PROMOTIONS`], preference rank).
 pub(crate) fn lookup_span(key: &str) -> Option<(usize, u8)> {
-    static INDEX: OnceLock<HashMap<&'static str, (usize, u8)>> = OnceLock::new();
+    static INDEX: OnceLock<KeyIndex> = OnceLock::new();
     INDEX
         .get_or_init(|| index(SPAN_PROMOTIONS))
         .get(key)
@@ -113,15 +114,43 @@ pub(crate) fn lookup_span(key: &str) -> Option<(usize, u8)> {
 
 /// Where a resource attribute name is promoted: (index into [`RESOURCE_PROMOTIONS`], rank).
 pub(crate) fn lookup_resource(key: &str) -> Option<(usize, u8)> {
-    static INDEX: OnceLock<HashMap<&'static str, (usize, u8)>> = OnceLock::new();
+    static INDEX: OnceLock<KeyIndex> = OnceLock::new();
     INDEX
         .get_or_init(|| index(RESOURCE_PROMOTIONS))
         .get(key)
         .copied()
 }
 
-fn index(table: &'static [Promotion]) -> HashMap<&'static str, (usize, u8)> {
-    let mut map = HashMap::new();
+/// Attribute name → (promotion, rank). Looked up for every attribute of every span, so it
+/// hashes with FNV-1a: attribute names are short and not attacker-chosen keys of a growing
+/// map (the index is fixed), where SipHash's flood resistance buys nothing.
+type KeyIndex = HashMap<&'static str, (usize, u8), BuildHasherDefault<Fnv1a>>;
+
+/// 64-bit FNV-1a.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv1a {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn index(table: &'static [Promotion]) -> KeyIndex {
+    let mut map = KeyIndex::default();
     for (i, promotion) in table.iter().enumerate() {
         for (rank, key) in promotion.keys.iter().enumerate() {
             map.insert(*key, (i, rank as u8));

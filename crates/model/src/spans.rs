@@ -399,7 +399,7 @@ enum PromotedBuilder {
 impl PromotedBuilder {
     fn new(p: &Promotion, capacity: usize) -> Self {
         match p.ty {
-            PromotedType::Str => Self::Str(StringBuilder::with_capacity(capacity, capacity * 8)),
+            PromotedType::Str => Self::Str(StringBuilder::with_capacity(capacity, capacity * 4)),
             PromotedType::Int => Self::Int(Int64Builder::with_capacity(capacity)),
         }
     }
@@ -435,12 +435,42 @@ impl PromotedBuilder {
 
 type StrMapBuilder = MapBuilder<StringBuilder, StringBuilder>;
 
-fn new_map_builder() -> StrMapBuilder {
-    MapBuilder::new(
+/// A map builder for `rows` maps holding `entries` entries in all.
+fn new_map_builder(
+    rows: usize,
+    entries: usize,
+    key_bytes: usize,
+    value_bytes: usize,
+) -> StrMapBuilder {
+    MapBuilder::with_capacity(
         Some(map_field_names()),
-        StringBuilder::new(),
-        StringBuilder::new(),
+        StringBuilder::with_capacity(entries, entries * key_bytes),
+        StringBuilder::with_capacity(entries, entries * value_bytes),
+        rows,
     )
+}
+
+/// How much a batch will hold, so that its builders allocate once: buffers that grow by
+/// doubling copy their contents and keep up to half their capacity unused, which the head
+/// then holds in memory until a flush.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchHint {
+    pub spans: usize,
+    /// Span attributes over all spans.
+    pub attributes: usize,
+    /// Resource attributes over all spans (each span repeats its resource's).
+    pub resource_attributes: usize,
+}
+
+impl BatchHint {
+    /// A hint for `spans` spans with typical attribute counts.
+    pub fn spans(spans: usize) -> Self {
+        Self {
+            spans,
+            attributes: spans * 8,
+            resource_attributes: spans * 8,
+        }
+    }
 }
 
 fn new_struct_list(fields: Fields) -> ListBuilder<StructBuilder> {
@@ -490,7 +520,15 @@ impl Default for SpanBatchBuilder {
 
 impl SpanBatchBuilder {
     pub fn with_capacity(capacity: usize) -> Self {
-        let strings = || StringBuilder::with_capacity(capacity, capacity * 16);
+        Self::with_hint(BatchHint::spans(capacity))
+    }
+
+    /// A builder sized for what `hint` says the batch will hold.
+    pub fn with_hint(hint: BatchHint) -> Self {
+        let capacity = hint.spans;
+        // most of these are short or empty: grow past the estimate rather than hold unused
+        // capacity
+        let strings = || StringBuilder::with_capacity(capacity, capacity * 8);
         let ids = |len: usize| StringBuilder::with_capacity(capacity, capacity * len);
         let ts = || TimestampNanosecondBuilder::with_capacity(capacity).with_timezone("UTC");
         Self {
@@ -515,10 +553,16 @@ impl SpanBatchBuilder {
                 .iter()
                 .map(|p| PromotedBuilder::new(p, capacity))
                 .collect(),
-            attributes: new_map_builder(),
-            attribute_types: new_map_builder(),
-            resource_attributes: new_map_builder(),
-            resource_attribute_types: new_map_builder(),
+            attributes: new_map_builder(capacity, hint.attributes, 16, 24),
+            // only values that are not strings have a type entry
+            attribute_types: new_map_builder(capacity, hint.attributes / 4, 16, 4),
+            resource_attributes: new_map_builder(capacity, hint.resource_attributes, 16, 24),
+            resource_attribute_types: new_map_builder(
+                capacity,
+                hint.resource_attributes / 8,
+                16,
+                4,
+            ),
             resource_schema_url: strings(),
             scope_name: strings(),
             scope_version: strings(),

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, TimestampNanosecondArray};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, TimestampNanosecondArray};
 use arrow::compute::{self, SortColumn, SortOptions};
 use arrow::row::{RowConverter, SortField};
 use parquet::arrow::ArrowSchemaConverter;
@@ -230,9 +230,12 @@ fn writer_properties(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    // Statistics where a reader can prune by them: page statistics (and the page index) on the
+    // sort columns, whose pages hold narrow ranges; chunk statistics on other top-level
+    // columns; none inside maps and lists, which no predicate prunes by.
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
-        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_max_row_group_row_count(Some(row_group_rows))
         .set_data_page_row_count_limit(DATA_PAGE_ROW_LIMIT)
         .set_sorting_columns(Some(sorting))
@@ -241,6 +244,23 @@ fn writer_properties(
             KeyValue::new(MIN_TIME_KEY.into(), min_time_ns.to_string()),
             KeyValue::new(MAX_TIME_KEY.into(), max_time_ns.to_string()),
         ]));
+    for column in parquet_schema.columns() {
+        let path = column.path();
+        let parts = path.parts();
+        if parts.len() > 1 {
+            builder = builder.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
+        } else if spec.sort_columns.contains(&parts[0].as_str()) {
+            builder = builder.set_column_statistics_enabled(path.clone(), EnabledStatistics::Page);
+        }
+    }
+    // Dictionary encoding only pays where values repeat; a column of unique values (span ids)
+    // would fill a dictionary page before falling back to plain encoding.
+    for (index, field) in spec.schema.fields().iter().enumerate() {
+        if mostly_unique(batch.column(index)) {
+            builder = builder
+                .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
     for name in &spec.bloom_filter_columns {
         let column = batch.column(spec.schema.index_of(name)?);
         // the filter is per row group, so no more distinct values than rows in a group
@@ -254,8 +274,33 @@ fn writer_properties(
     Ok(builder.build())
 }
 
+/// Rows sampled to tell whether a column's values are mostly unique.
+const UNIQUE_SAMPLE_ROWS: usize = 4096;
+
+/// Whether at least half of a top-level string column's values are distinct, judged on a
+/// sample.
+fn mostly_unique(column: &ArrayRef) -> bool {
+    let Some(strings) = column.as_string_opt::<i32>() else {
+        return false;
+    };
+    let sample = strings.len().min(UNIQUE_SAMPLE_ROWS);
+    if sample < 64 {
+        return false;
+    }
+    let distinct: HashSet<&str> = (0..sample)
+        .filter(|&i| strings.is_valid(i))
+        .map(|i| strings.value(i))
+        .collect();
+    distinct.len() * 2 >= sample
+}
+
 /// Number of distinct values (nulls count as one) in a column.
 fn distinct_count(column: &ArrayRef) -> Result<u64> {
+    if let Some(strings) = column.as_string_opt::<i32>() {
+        let mut distinct: HashSet<Option<&str>> = HashSet::with_capacity(strings.len());
+        distinct.extend(strings.iter());
+        return Ok(distinct.len() as u64);
+    }
     let converter = RowConverter::new(vec![SortField::new(column.data_type().clone())])?;
     let rows = converter.convert_columns(std::slice::from_ref(column))?;
     let distinct: HashSet<_> = rows.iter().collect();
@@ -507,6 +552,99 @@ mod tests {
         assert!(
             false_hits < 20,
             "{false_hits} of 200 absent trace ids hit the bloom filter"
+        );
+    }
+
+    #[test]
+    fn statistics_and_dictionaries_go_where_they_pay() {
+        use arrow::array::{MapBuilder, StringBuilder};
+        use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+        let rows = 1000;
+        let mut attrs = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        for i in 0..rows {
+            attrs.keys().append_value("http.route");
+            attrs.values().append_value(format!("/r/{}", i % 5));
+            attrs.append(true).unwrap();
+        }
+        let attrs = attrs.finish();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("trace_id", DataType::Utf8, false),
+            Field::new("span_id", DataType::Utf8, false),
+            Field::new(
+                "start_time",
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("name", DataType::Utf8, false),
+            Field::new("attributes", attrs.data_type().clone(), false),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(arrow::array::StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("{:032x}", i / 10)),
+                )),
+                Arc::new(arrow::array::StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("{:016x}", i * 7919)),
+                )),
+                Arc::new(
+                    TimestampNanosecondArray::from_iter_values((0..rows).map(|i| BASE_NS + i))
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(arrow::array::StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("op-{}", i % 3)),
+                )),
+                Arc::new(attrs),
+            ],
+        )
+        .unwrap();
+        let spec = TableSpec {
+            name: "spans",
+            schema,
+            time_column: "start_time",
+            sort_columns: vec!["trace_id", "start_time"],
+            bloom_filter_columns: vec!["trace_id"],
+        };
+        let props = writer_properties(&spec, &batch, 65_536, 0, 0).unwrap();
+        let column = |name: &str| ColumnPath::from(name);
+        // page statistics (and so a page index) on the sort columns, chunk statistics elsewhere
+        assert_eq!(
+            props.statistics_enabled(&column("trace_id")),
+            EnabledStatistics::Page
+        );
+        assert_eq!(
+            props.statistics_enabled(&column("start_time")),
+            EnabledStatistics::Page
+        );
+        assert_eq!(
+            props.statistics_enabled(&column("name")),
+            EnabledStatistics::Chunk
+        );
+        let parquet_schema = ArrowSchemaConverter::new().convert(&spec.schema).unwrap();
+        let nested: Vec<_> = parquet_schema
+            .columns()
+            .iter()
+            .filter(|c| c.path().parts().len() > 1)
+            .map(|c| c.path().clone())
+            .collect();
+        assert_eq!(nested.len(), 2, "map keys and values");
+        for path in &nested {
+            assert_eq!(
+                props.statistics_enabled(path),
+                EnabledStatistics::None,
+                "{path}"
+            );
+        }
+        // dictionaries for repeating values, not for unique ids
+        assert!(props.dictionary_enabled(&column("trace_id")));
+        assert!(props.dictionary_enabled(&column("name")));
+        assert!(!props.dictionary_enabled(&column("span_id")));
+        assert_eq!(
+            props
+                .bloom_filter_properties(&column("trace_id"))
+                .map(|b| b.ndv()),
+            Some(100)
         );
     }
 
