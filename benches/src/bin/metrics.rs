@@ -15,15 +15,14 @@
 //! target/release/metrics --points 1000000 --runs 3
 //! ```
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Parser;
+use meshscope_bench::{Server, dir_bytes};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -257,82 +256,6 @@ fn bodies(args: &Args) -> (Vec<Vec<u8>>, usize) {
     (out, total)
 }
 
-struct Server {
-    child: Child,
-    otlp_http: SocketAddr,
-}
-
-impl Server {
-    fn start(bin: &Path, data: &Path) -> anyhow::Result<Self> {
-        let mut child = Command::new(bin)
-            .args([
-                "--otlp-grpc-addr",
-                "127.0.0.1:0",
-                "--otlp-http-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-            ])
-            .arg("--data-dir")
-            .arg(data)
-            .env("MESHSCOPE_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let stderr = child.stderr.take().context("stderr")?;
-        let mut lines = BufReader::new(stderr).lines();
-        let otlp_http = loop {
-            let Some(line) = lines.next() else {
-                bail!("meshscope exited before listening");
-            };
-            let line = line?;
-            if line.contains("meshscope listening") {
-                break line
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("otlp_http="))
-                    .with_context(|| format!("otlp_http in {line}"))?
-                    .parse()
-                    .context("address")?;
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Ok(Self { child, otlp_http })
-    }
-
-    /// SIGTERM and wait: the server flushes its head to Parquet and exits.
-    fn stop(mut self) -> anyhow::Result<()> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()?;
-        if !status.success() {
-            bail!("kill -TERM failed");
-        }
-        let exit = self.child.wait()?;
-        if !exit.success() {
-            bail!("meshscope exited with {exit}");
-        }
-        Ok(())
-    }
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| {
-            let p = e.path();
-            if p.is_dir() {
-                dir_bytes(&p)
-            } else {
-                e.metadata().map(|m| m.len()).unwrap_or(0)
-            }
-        })
-        .sum()
-}
-
 async fn send_all(
     addr: SocketAddr,
     bodies: Arc<Vec<Vec<u8>>>,
@@ -406,7 +329,7 @@ fn main() -> anyhow::Result<()> {
     for run in 0..args.runs {
         let scratch = tempfile::tempdir()?;
         let data = scratch.path().join("data");
-        let server = Server::start(&args.bin_dir.join("meshscope"), &data)?;
+        let server = Server::start(&args.bin_dir.join("meshscope"), &data, &[])?;
         let started = Instant::now();
         runtime.block_on(send_all(
             server.otlp_http,
