@@ -1,5 +1,6 @@
 //! OTLP/gRPC receivers: `opentelemetry.proto.collector.trace.v1.TraceService/Export`, and the
-//! metrics and logs services (`MetricsService/Export`, `LogsService/Export`) built the same way.
+//! metrics and logs services (`MetricsService/Export`, `LogsService/Export`), one generic
+//! service per [`GrpcSignal`].
 //!
 //! The service is written against tonic's server primitives rather than the generated
 //! server so that the request body arrives as bytes: a body that is not valid protobuf is then
@@ -31,91 +32,6 @@ use tonic::{Request, Response, Status};
 
 use crate::error::Error;
 use crate::pipeline::{Ingestor, Protocol, refused};
-
-const TRACE_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-
-/// The OTLP/gRPC trace service, to be added to a `tonic` server.
-#[derive(Clone)]
-pub struct TraceGrpcService {
-    ingestor: Ingestor,
-}
-
-impl TraceGrpcService {
-    pub fn new(ingestor: Ingestor) -> Self {
-        Self { ingestor }
-    }
-}
-
-impl NamedService for TraceGrpcService {
-    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
-}
-
-impl<B> Service<http::Request<B>> for TraceGrpcService
-where
-    B: Body + Send + 'static,
-    B::Error: Into<StdError> + Send + 'static,
-{
-    type Response = http::Response<TonicBody>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        if req.uri().path() != TRACE_EXPORT_PATH {
-            return Box::pin(async { Ok(Status::unimplemented("unknown method").into_http()) });
-        }
-        let mut accept = EnabledCompressionEncodings::default();
-        accept.enable(CompressionEncoding::Gzip);
-        accept.enable(CompressionEncoding::Zstd);
-        let limit = self.ingestor.limits().max_decompressed_bytes;
-        let method = ExportTraces {
-            ingestor: self.ingestor.clone(),
-        };
-        Box::pin(async move {
-            let mut grpc =
-                tonic::server::Grpc::new(RawCodec::<ExportTraceServiceResponse>::default())
-                    .apply_compression_config(accept, EnabledCompressionEncodings::default())
-                    .apply_max_message_size_config(Some(limit), None);
-            Ok(grpc.unary(method, req).await)
-        })
-    }
-}
-
-struct ExportTraces {
-    ingestor: Ingestor,
-}
-
-impl UnaryService<Bytes> for ExportTraces {
-    type Response = ExportTraceServiceResponse;
-    type Future = BoxFuture<Response<Self::Response>, Status>;
-
-    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
-        let ingestor = self.ingestor.clone();
-        Box::pin(async move {
-            let body = request.into_inner();
-            let _admission = ingestor
-                .admit(body.len(), Protocol::Grpc)
-                .map_err(|e| e.to_grpc_status())?;
-            let decoded = ExportTraceServiceRequest::decode(body).map_err(|e| {
-                refused(
-                    Protocol::Grpc,
-                    Error::InvalidArgument(format!(
-                        "invalid ExportTraceServiceRequest protobuf: {e}"
-                    )),
-                )
-                .to_grpc_status()
-            })?;
-            ingestor
-                .export_traces(decoded, Protocol::Grpc)
-                .await
-                .map(Response::new)
-                .map_err(|e| e.to_grpc_status())
-        })
-    }
-}
 
 /// Encodes responses with prost; hands request bodies over undecoded.
 struct RawCodec<T>(PhantomData<T>);
@@ -164,8 +80,8 @@ impl Decoder for BytesDecoder {
     }
 }
 
-/// An OTLP signal served over gRPC like traces: its service name, export path, messages and
-/// the ingest call.
+/// An OTLP signal served over gRPC: its service name, export path, messages and the ingest
+/// call.
 pub trait GrpcSignal: Send + Sync + 'static {
     const NAME: &'static str;
     const PATH: &'static str;
@@ -177,6 +93,23 @@ pub trait GrpcSignal: Send + Sync + 'static {
         ingestor: Ingestor,
         request: Self::Request,
     ) -> BoxFuture<Self::Response, crate::error::Error>;
+}
+
+/// `opentelemetry.proto.collector.trace.v1.TraceService`.
+pub struct TracesSignal;
+
+impl GrpcSignal for TracesSignal {
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    const REQUEST: &'static str = "ExportTraceServiceRequest";
+    type Request = ExportTraceServiceRequest;
+    type Response = ExportTraceServiceResponse;
+    fn export(
+        ingestor: Ingestor,
+        request: Self::Request,
+    ) -> BoxFuture<Self::Response, crate::error::Error> {
+        Box::pin(async move { ingestor.export_traces(request, Protocol::Grpc).await })
+    }
 }
 
 /// `opentelemetry.proto.collector.metrics.v1.MetricsService`.
@@ -213,12 +146,14 @@ impl GrpcSignal for LogsSignal {
     }
 }
 
+/// The OTLP/gRPC trace service, to be added to a `tonic` server.
+pub type TraceGrpcService = SignalGrpcService<TracesSignal>;
 /// The OTLP/gRPC metrics service, to be added to a `tonic` server.
 pub type MetricsGrpcService = SignalGrpcService<MetricsSignal>;
 /// The OTLP/gRPC logs service, to be added to a `tonic` server.
 pub type LogsGrpcService = SignalGrpcService<LogsSignal>;
 
-/// The OTLP/gRPC service of signal `S`, hand-wired like [`TraceGrpcService`] (bodies arrive as
+/// The OTLP/gRPC service of signal `S`, hand-wired on tonic's primitives (bodies arrive as
 /// bytes: bad protobuf is `INVALID_ARGUMENT`, admission sees the size before decoding).
 pub struct SignalGrpcService<S> {
     ingestor: Ingestor,

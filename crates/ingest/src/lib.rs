@@ -32,7 +32,7 @@ pub use convert_metrics::{ConvertedMetrics, metrics_to_batches};
 pub use error::{Error, Result};
 pub use grpc::{
     GrpcSignal, LogsGrpcService, LogsSignal, MetricsGrpcService, MetricsSignal, SignalGrpcService,
-    TraceGrpcService,
+    TraceGrpcService, TracesSignal,
 };
 pub use pipeline::{Admission, Ingestor, Limits, Protocol, SpanObserver};
 pub use signals::describe_metrics;
