@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
+use crate::signal::{FNV_OFFSET, fnv1a};
+
 /// The Arrow type of a promoted column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PromotedType {
@@ -126,22 +128,19 @@ pub(crate) fn lookup_resource(key: &str) -> Option<(usize, u8)> {
 /// map (the index is fixed), where SipHash's flood resistance buys nothing.
 type KeyIndex = HashMap<&'static str, (usize, u8), BuildHasherDefault<Fnv1a>>;
 
-/// 64-bit FNV-1a.
+/// 64-bit FNV-1a as a `Hasher`, over the same function the metric series ids use.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fnv1a(u64);
 
 impl Default for Fnv1a {
     fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
+        Self(FNV_OFFSET)
     }
 }
 
 impl Hasher for Fnv1a {
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
+        self.0 = fnv1a(self.0, bytes);
     }
 
     fn finish(&self) -> u64 {

@@ -50,15 +50,23 @@ pub fn map_type() -> DataType {
 
 pub(crate) type StrMapBuilder = MapBuilder<StringBuilder, StringBuilder>;
 
-pub(crate) fn new_map_builder() -> StrMapBuilder {
-    MapBuilder::new(
+/// A map builder for `rows` maps holding `entries` entries in all, whose keys and values
+/// take about `key_bytes` and `value_bytes` each.
+pub(crate) fn new_map_builder(
+    rows: usize,
+    entries: usize,
+    key_bytes: usize,
+    value_bytes: usize,
+) -> StrMapBuilder {
+    MapBuilder::with_capacity(
         Some(MapFieldNames {
             entry: "entries".into(),
             key: "key".into(),
             value: "value".into(),
         }),
-        StringBuilder::new(),
-        StringBuilder::new(),
+        StringBuilder::with_capacity(entries, entries * key_bytes),
+        StringBuilder::with_capacity(entries, entries * value_bytes),
+        rows,
     )
 }
 
@@ -175,13 +183,23 @@ impl ContextColumns {
         ]
     }
 
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
+    /// Builders for `rows` rows with about 8 attributes and 8 resource attributes each.
+    pub(crate) fn with_capacity(rows: usize) -> Self {
+        Self::with_hint(rows, rows * 8, rows * 8)
+    }
+
+    /// Builders for `rows` rows holding `attributes` attributes and `resource_attributes`
+    /// resource attributes in all, so that they allocate once: buffers that grow by doubling
+    /// copy their contents and keep up to half their capacity unused.
+    pub(crate) fn with_hint(rows: usize, attributes: usize, resource_attributes: usize) -> Self {
+        let capacity = rows;
         let strings = || StringBuilder::with_capacity(capacity, capacity * 8);
         Self {
-            attributes: new_map_builder(),
-            attribute_types: new_map_builder(),
-            resource_attributes: new_map_builder(),
-            resource_attribute_types: new_map_builder(),
+            attributes: new_map_builder(rows, attributes, 16, 24),
+            // only values that are not strings have a type entry
+            attribute_types: new_map_builder(rows, attributes / 4, 16, 4),
+            resource_attributes: new_map_builder(rows, resource_attributes, 16, 24),
+            resource_attribute_types: new_map_builder(rows, resource_attributes / 8, 16, 4),
             resource_schema_url: strings(),
             scope_name: strings(),
             scope_version: strings(),

@@ -9,14 +9,15 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, Int64Builder, ListBuilder, MapBuilder, MapFieldNames, StringBuilder,
-    StructBuilder, TimestampNanosecondBuilder, UInt32Builder,
+    ArrayBuilder, ArrayRef, Int64Builder, ListBuilder, StringBuilder, StructBuilder,
+    TimestampNanosecondBuilder, UInt32Builder,
 };
-use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
 use crate::promote::{self, PromotedType, Promotion, RESOURCE_PROMOTIONS, SPAN_PROMOTIONS};
+use crate::signal::{ContextColumns, SignalResource, utc_ns};
 use crate::value::{Value, write_typed_json, write_typed_json_object};
 
 /// Name of the table in SQL, on disk and in the WAL.
@@ -198,50 +199,32 @@ pub struct SpanInput<'a> {
     pub dropped_links_count: u32,
 }
 
-/// What every span of one resource shares, rendered once.
+/// What every span of one resource shares, rendered once: the resource's attribute columns
+/// (as for metrics and logs) and its promoted attributes.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceContext {
-    service_name: String,
-    attributes: Vec<(String, String)>,
-    attribute_types: Vec<(String, &'static str)>,
+    resource: SignalResource,
     promoted: Vec<Option<String>>,
-    schema_url: String,
 }
 
 impl ResourceContext {
     pub fn new(attributes: &[(&str, Value<'_>)], schema_url: &str) -> Self {
-        let mut service_name = None;
-        let mut rendered = Vec::with_capacity(attributes.len());
-        let mut types = Vec::new();
         let mut promoted: Vec<Option<(u8, String)>> = vec![None; RESOURCE_PROMOTIONS.len()];
         for (key, value) in attributes {
-            let display = value.to_display_string();
-            if *key == "service.name" {
-                service_name = Some(display.clone());
-            }
             if let Some((i, rank)) = promote::lookup_resource(key)
                 && promoted[i].as_ref().is_none_or(|(r, _)| rank < *r)
             {
-                promoted[i] = Some((rank, display.clone()));
+                promoted[i] = Some((rank, value.to_display_string()));
             }
-            if let Some(tag) = value.type_tag() {
-                types.push(((*key).to_owned(), tag));
-            }
-            rendered.push(((*key).to_owned(), display));
         }
         Self {
-            service_name: service_name
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| UNKNOWN_SERVICE.to_owned()),
-            attributes: rendered,
-            attribute_types: types,
+            resource: SignalResource::new(attributes, schema_url),
             promoted: promoted.into_iter().map(|p| p.map(|(_, v)| v)).collect(),
-            schema_url: schema_url.to_owned(),
         }
     }
 
     pub fn service_name(&self) -> &str {
-        &self.service_name
+        self.resource.service_name()
     }
 }
 
@@ -272,32 +255,6 @@ impl ScopeContext {
             attributes_json,
             schema_url: schema_url.to_owned(),
         }
-    }
-}
-
-fn utc_ns() -> DataType {
-    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
-}
-
-fn map_type() -> DataType {
-    DataType::Map(
-        Arc::new(Field::new(
-            "entries",
-            DataType::Struct(Fields::from(vec![
-                Field::new("key", DataType::Utf8, false),
-                Field::new("value", DataType::Utf8, true),
-            ])),
-            false,
-        )),
-        false,
-    )
-}
-
-fn map_field_names() -> MapFieldNames {
-    MapFieldNames {
-        entry: "entries".into(),
-        key: "key".into(),
-        value: "value".into(),
     }
 }
 
@@ -354,16 +311,8 @@ pub fn schema() -> SchemaRef {
             ];
             fields.extend(SPAN_PROMOTIONS.iter().map(promoted_field));
             fields.extend(RESOURCE_PROMOTIONS.iter().map(promoted_field));
+            fields.extend(ContextColumns::fields());
             fields.extend([
-                Field::new(col::ATTRIBUTES, map_type(), false),
-                Field::new(col::ATTRIBUTE_TYPES, map_type(), false),
-                Field::new(col::RESOURCE_ATTRIBUTES, map_type(), false),
-                Field::new(col::RESOURCE_ATTRIBUTE_TYPES, map_type(), false),
-                Field::new(col::RESOURCE_SCHEMA_URL, DataType::Utf8, false),
-                Field::new(col::SCOPE_NAME, DataType::Utf8, false),
-                Field::new(col::SCOPE_VERSION, DataType::Utf8, false),
-                Field::new(col::SCOPE_ATTRIBUTES, DataType::Utf8, false),
-                Field::new(col::SCOPE_SCHEMA_URL, DataType::Utf8, false),
                 Field::new(
                     col::EVENTS,
                     DataType::List(list_item(event_fields())),
@@ -433,23 +382,6 @@ impl PromotedBuilder {
     }
 }
 
-type StrMapBuilder = MapBuilder<StringBuilder, StringBuilder>;
-
-/// A map builder for `rows` maps holding `entries` entries in all.
-fn new_map_builder(
-    rows: usize,
-    entries: usize,
-    key_bytes: usize,
-    value_bytes: usize,
-) -> StrMapBuilder {
-    MapBuilder::with_capacity(
-        Some(map_field_names()),
-        StringBuilder::with_capacity(entries, entries * key_bytes),
-        StringBuilder::with_capacity(entries, entries * value_bytes),
-        rows,
-    )
-}
-
 /// How much a batch will hold, so that its builders allocate once: buffers that grow by
 /// doubling copy their contents and keep up to half their capacity unused, which the head
 /// then holds in memory until a flush.
@@ -494,15 +426,8 @@ pub struct SpanBatchBuilder {
     status_message: StringBuilder,
     span_promoted: Vec<PromotedBuilder>,
     resource_promoted: Vec<PromotedBuilder>,
-    attributes: StrMapBuilder,
-    attribute_types: StrMapBuilder,
-    resource_attributes: StrMapBuilder,
-    resource_attribute_types: StrMapBuilder,
-    resource_schema_url: StringBuilder,
-    scope_name: StringBuilder,
-    scope_version: StringBuilder,
-    scope_attributes: StringBuilder,
-    scope_schema_url: StringBuilder,
+    /// Attributes, resource and scope: the columns metrics and logs end with too.
+    context: ContextColumns,
     events: ListBuilder<StructBuilder>,
     links: ListBuilder<StructBuilder>,
     dropped_attributes_count: UInt32Builder,
@@ -553,21 +478,7 @@ impl SpanBatchBuilder {
                 .iter()
                 .map(|p| PromotedBuilder::new(p, capacity))
                 .collect(),
-            attributes: new_map_builder(capacity, hint.attributes, 16, 24),
-            // only values that are not strings have a type entry
-            attribute_types: new_map_builder(capacity, hint.attributes / 4, 16, 4),
-            resource_attributes: new_map_builder(capacity, hint.resource_attributes, 16, 24),
-            resource_attribute_types: new_map_builder(
-                capacity,
-                hint.resource_attributes / 8,
-                16,
-                4,
-            ),
-            resource_schema_url: strings(),
-            scope_name: strings(),
-            scope_version: strings(),
-            scope_attributes: strings(),
-            scope_schema_url: strings(),
+            context: ContextColumns::with_hint(capacity, hint.attributes, hint.resource_attributes),
             events: new_struct_list(event_fields()),
             links: new_struct_list(link_fields()),
             dropped_attributes_count: UInt32Builder::with_capacity(capacity),
@@ -603,7 +514,7 @@ impl SpanBatchBuilder {
         }
         self.trace_state.append_value(span.trace_state);
         self.flags.append_value(span.flags);
-        self.service_name.append_value(&resource.service_name);
+        self.service_name.append_value(resource.service_name());
         self.name.append_value(span.name);
         self.kind.append_value(span.kind.as_str());
         self.start_time.append_value(span.start_ns);
@@ -613,14 +524,9 @@ impl SpanBatchBuilder {
         self.status_code.append_value(span.status.as_str());
         self.status_message.append_value(span.status_message);
 
-        self.append_attributes(span.attributes);
-        self.append_resource(resource, span.attributes);
-
-        self.resource_schema_url.append_value(&resource.schema_url);
-        self.scope_name.append_value(&scope.name);
-        self.scope_version.append_value(&scope.version);
-        self.scope_attributes.append_value(&scope.attributes_json);
-        self.scope_schema_url.append_value(&scope.schema_url);
+        self.append_promoted(resource, span.attributes);
+        self.context
+            .append(&resource.resource, scope, span.attributes);
 
         self.append_events(span.events);
         self.append_links(span.links);
@@ -632,49 +538,22 @@ impl SpanBatchBuilder {
             .append_value(span.dropped_links_count);
     }
 
-    fn append_attributes(&mut self, attributes: &[(&str, Value<'_>)]) {
+    /// The promoted columns: each from the best-ranked of its span attributes, the resource's
+    /// from the resource or, when it lacks them, from the span.
+    fn append_promoted(&mut self, resource: &ResourceContext, attributes: &[(&str, Value<'_>)]) {
         self.promoted_scratch.clear();
         self.promoted_scratch.resize(SPAN_PROMOTIONS.len(), None);
-        for (index, (key, value)) in attributes.iter().enumerate() {
+        for (index, (key, _)) in attributes.iter().enumerate() {
             if let Some((i, rank)) = promote::lookup_span(key)
                 && self.promoted_scratch[i].is_none_or(|(r, _)| rank < r)
             {
                 self.promoted_scratch[i] = Some((rank, index));
             }
-            self.scratch.clear();
-            value.render(&mut self.scratch);
-            self.attributes.keys().append_value(key);
-            self.attributes.values().append_value(&self.scratch);
-            if let Some(tag) = value.type_tag() {
-                self.attribute_types.keys().append_value(key);
-                self.attribute_types.values().append_value(tag);
-            }
         }
-        // A map builder's append only fails on mismatched key/value counts, which the loop
-        // above keeps equal.
-        let _ = self.attributes.append(true);
-        let _ = self.attribute_types.append(true);
         for (builder, found) in self.span_promoted.iter_mut().zip(&self.promoted_scratch) {
             let value = found.map(|(_, index)| &attributes[index].1);
             builder.append(value, &mut self.scratch);
         }
-    }
-
-    fn append_resource(
-        &mut self,
-        resource: &ResourceContext,
-        span_attributes: &[(&str, Value<'_>)],
-    ) {
-        for (key, value) in &resource.attributes {
-            self.resource_attributes.keys().append_value(key);
-            self.resource_attributes.values().append_value(value);
-        }
-        for (key, tag) in &resource.attribute_types {
-            self.resource_attribute_types.keys().append_value(key);
-            self.resource_attribute_types.values().append_value(tag);
-        }
-        let _ = self.resource_attributes.append(true);
-        let _ = self.resource_attribute_types.append(true);
         for (i, builder) in self.resource_promoted.iter_mut().enumerate() {
             match resource.promoted.get(i).and_then(Option::as_deref) {
                 Some(v) => builder.append_str(Some(v)),
@@ -682,7 +561,7 @@ impl SpanBatchBuilder {
                     let fallback = RESOURCE_PROMOTIONS[i]
                         .keys
                         .iter()
-                        .find_map(|k| span_attributes.iter().find(|(key, _)| key == k))
+                        .find_map(|k| attributes.iter().find(|(key, _)| key == k))
                         .map(|(_, v)| v);
                     builder.append(fallback, &mut self.scratch);
                 }
@@ -746,17 +625,9 @@ impl SpanBatchBuilder {
                 .iter_mut()
                 .map(PromotedBuilder::finish),
         );
+        columns.extend(self.context.finish());
         columns.extend([
-            Arc::new(self.attributes.finish()) as ArrayRef,
-            Arc::new(self.attribute_types.finish()),
-            Arc::new(self.resource_attributes.finish()),
-            Arc::new(self.resource_attribute_types.finish()),
-            Arc::new(self.resource_schema_url.finish()),
-            Arc::new(self.scope_name.finish()),
-            Arc::new(self.scope_version.finish()),
-            Arc::new(self.scope_attributes.finish()),
-            Arc::new(self.scope_schema_url.finish()),
-            Arc::new(self.events.finish()),
+            Arc::new(self.events.finish()) as ArrayRef,
             Arc::new(self.links.finish()),
             Arc::new(self.dropped_attributes_count.finish()),
             Arc::new(self.dropped_events_count.finish()),
