@@ -80,11 +80,13 @@ struct Stats {
     elapsed_ms: f64,
     files_total: u64,
     files_scanned: u64,
+    files_pruned_key_index: u64,
     head_rows_scanned: u64,
     bytes_scanned: u64,
     row_groups_read: u64,
     row_groups_pruned_statistics: u64,
     row_groups_pruned_bloom_filter: u64,
+    row_groups_pruned_key_index: u64,
 }
 
 impl From<&QueryStats> for Stats {
@@ -94,11 +96,13 @@ impl From<&QueryStats> for Stats {
             elapsed_ms: stats.elapsed.as_secs_f64() * 1e3,
             files_total: scan.files_total,
             files_scanned: scan.files_scanned,
+            files_pruned_key_index: scan.files_pruned_key_index,
             head_rows_scanned: scan.head_rows_scanned,
             bytes_scanned: scan.bytes_scanned,
             row_groups_read: scan.row_groups_read,
             row_groups_pruned_statistics: scan.row_groups_pruned_statistics,
             row_groups_pruned_bloom_filter: scan.row_groups_pruned_bloom_filter,
+            row_groups_pruned_key_index: scan.row_groups_pruned_key_index,
         }
     }
 }

@@ -422,34 +422,99 @@ async fn services_and_operations_in_every_layout() {
 async fn trace_lookup_reads_only_row_groups_that_may_hold_the_trace() {
     let (_dir, _storage, engine) = setup(Layout::Parquet).await;
     // two files (hours 16 and 17), one row group each
-    let lookup = |id: String| {
+    let count = |predicate: String| {
         let engine = engine.clone();
         async move {
             engine
-                .sql(&format!(
-                    "SELECT count(*) FROM spans WHERE trace_id = '{id}'"
-                ))
+                .sql(&format!("SELECT count(*) FROM spans WHERE {predicate}"))
                 .await
                 .expect("lookup")
         }
     };
-    let found = lookup(T2.into()).await;
+    let found = count(format!("trace_id = '{T2}'")).await;
     assert_eq!(single_i64(&found.batches), 2);
     let scan = &found.stats.scan;
-    assert_eq!(scan.files_scanned, 2);
-    // hour 17 holds only T3: its trace_id statistics rule T2 out
-    assert_eq!(scan.row_groups_pruned_statistics, 1, "{scan:?}");
+    // hour 17 holds only T3: its key range rules T2 out before the file is opened
+    assert_eq!(
+        (
+            scan.files_total,
+            scan.files_scanned,
+            scan.files_pruned_key_index
+        ),
+        (2, 1, 1),
+        "{scan:?}"
+    );
+    assert_eq!(scan.row_groups_pruned_key_index, 1, "{scan:?}");
     assert_eq!(scan.row_groups_read, 1, "{scan:?}");
     assert_eq!(scan.parquet_rows_out, 2, "{scan:?}");
 
-    // between T1 and T2: statistics admit hour 16's row group, its bloom filter does not
-    let absent = lookup("1".repeat(31) + "2").await;
+    // between T1 and T2: hour 16's range admits it, its bloom filter does not; no file opened
+    let absent = count(format!("trace_id = '{}'", "1".repeat(31) + "2")).await;
     assert_eq!(single_i64(&absent.batches), 0);
     let scan = &absent.stats.scan;
-    assert_eq!(scan.row_groups_pruned_statistics, 1, "{scan:?}");
-    assert_eq!(scan.row_groups_pruned_bloom_filter, 1, "{scan:?}");
-    assert_eq!(scan.row_groups_read, 0, "{scan:?}");
-    assert_eq!(scan.parquet_rows_out, 0, "{scan:?}");
+    assert_eq!(
+        (scan.files_scanned, scan.files_pruned_key_index),
+        (0, 2),
+        "{scan:?}"
+    );
+    assert_eq!(
+        (scan.row_groups_read, scan.bytes_scanned),
+        (0, 0),
+        "{scan:?}"
+    );
+
+    // lists and disjunctions of ids pin the column too; the id can stand on either side
+    for predicate in [
+        format!("trace_id IN ('{T1}', '{T3}')"),
+        format!("trace_id = '{T1}' OR '{T3}' = trace_id"),
+    ] {
+        let both = count(predicate.clone()).await;
+        let scan = &both.stats.scan;
+        assert_eq!(single_i64(&both.batches), 4, "{predicate}");
+        assert_eq!(
+            (scan.files_scanned, scan.files_pruned_key_index),
+            (2, 0),
+            "{predicate}"
+        );
+    }
+    // a predicate that does not pin the id prunes nothing, and finds the same rows
+    let like = count(format!("trace_id LIKE '{}%'", &T2[..8])).await;
+    assert_eq!(single_i64(&like.batches), 2);
+    assert_eq!(
+        (
+            like.stats.scan.files_scanned,
+            like.stats.scan.files_pruned_key_index
+        ),
+        (2, 0)
+    );
+}
+
+#[tokio::test]
+async fn trace_lookup_skips_head_batches_without_the_trace() {
+    for layout in [Layout::Head, Layout::Mixed] {
+        let (_dir, storage, engine) = setup(layout).await;
+        let head_rows = storage.stats().tables[0].head_rows as u64;
+        let found = engine
+            .sql(&format!(
+                "SELECT count(*) FROM spans WHERE trace_id = '{T3}'"
+            ))
+            .await
+            .expect("lookup");
+        assert_eq!(single_i64(&found.batches), 1, "{layout:?}");
+        let scan = &found.stats.scan;
+        // T3 is in the head in both layouts, in a batch of its own or beside T1's payments span
+        assert!(
+            scan.head_batches_pruned_key_index >= 1,
+            "{layout:?} {scan:?}"
+        );
+        assert!(
+            (1..head_rows).contains(&scan.head_rows_scanned),
+            "{layout:?} {scan:?}"
+        );
+        // the whole trace by the engine's own lookup, every span once
+        let trace = engine.trace(T3, None).await.expect("trace");
+        assert_eq!(trace.len(), 1, "{layout:?}");
+    }
 }
 
 #[tokio::test]

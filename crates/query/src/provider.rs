@@ -9,7 +9,10 @@
 //!   engine's footer and page-index cache.
 //!
 //! Before planning, time predicates on the time column (`start_time >= …`, `BETWEEN`) drop the
-//! files and head batches that cannot hold matching rows. Filters are `Inexact`: DataFusion
+//! files and head batches that cannot hold matching rows, and predicates that pin an indexed
+//! column (`trace_id = '…'`, `IN (…)`, ORs of them) drop the files, row groups and head batches
+//! whose in-memory [`KeyIndex`] rules every pinned value out, so a lookup by id opens only
+//! the files that may hold it, whatever the number of files. Filters are `Inexact`: DataFusion
 //! keeps a `FilterExec` over the union and its filter-pushdown pass moves each predicate into
 //! the Parquet scan, where it prunes row groups by statistics and bloom filters (a
 //! `trace_id = '…'` lookup), pages by the page index, and filters rows before the other columns
@@ -28,6 +31,7 @@ use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result as DfResult;
@@ -36,7 +40,7 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPu
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
-use meshscope_storage::{ParquetFile, TableSnapshot};
+use meshscope_storage::{KeyIndex, ParquetFile, TableSnapshot};
 use parking_lot::Mutex;
 
 /// Inclusive bounds on the time column, in nanoseconds since the epoch.
@@ -117,6 +121,72 @@ impl TimeBounds {
     }
 }
 
+/// The values `filters` (a conjunction) pin `column` to, as stored bytes: `column = v`,
+/// `v = column`, `column IN (v, …)`, and disjunctions of those; `None` when they do not pin it.
+/// Only literal strings and binaries count; anything else leaves the column unpinned.
+pub fn pinned_values(column: &str, filters: &[Expr]) -> Option<Vec<Vec<u8>>> {
+    filters
+        .iter()
+        .filter_map(|f| pins(column, f))
+        .min_by_key(Vec::len)
+}
+
+fn pins(column: &str, expr: &Expr) -> Option<Vec<Vec<u8>>> {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::And,
+            right,
+        }) => match (pins(column, left), pins(column, right)) {
+            (Some(a), Some(b)) => Some(if a.len() <= b.len() { a } else { b }),
+            (a, b) => a.or(b),
+        },
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Or,
+            right,
+        }) => {
+            let mut values = pins(column, left)?;
+            values.extend(pins(column, right)?);
+            Some(values)
+        }
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => {
+            let value = if is_column(left, column) {
+                literal_bytes(right)
+            } else if is_column(right, column) {
+                literal_bytes(left)
+            } else {
+                None
+            }?;
+            Some(vec![value])
+        }
+        Expr::InList(list) if !list.negated && is_column(&list.expr, column) => {
+            list.list.iter().map(literal_bytes).collect()
+        }
+        _ => None,
+    }
+}
+
+fn literal_bytes(expr: &Expr) -> Option<Vec<u8>> {
+    let Expr::Literal(value, _) = expr else {
+        return None;
+    };
+    match value {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s.as_bytes().to_vec()),
+        ScalarValue::Binary(Some(b))
+        | ScalarValue::LargeBinary(Some(b))
+        | ScalarValue::BinaryView(Some(b))
+        | ScalarValue::FixedSizeBinary(_, Some(b)) => Some(b.clone()),
+        _ => None,
+    }
+}
+
 fn is_column(expr: &Expr, name: &str) -> bool {
     matches!(expr, Expr::Column(c) if c.name == name)
 }
@@ -143,6 +213,67 @@ pub struct ScanChoice {
     pub head_batches_total: usize,
     pub head_batches_scanned: usize,
     pub head_rows_scanned: usize,
+    /// Files, row groups and head batches ruled out by their in-memory key indexes (a lookup
+    /// by id), after time pruning; what is pruned is not in `files_scanned` and
+    /// `head_batches_scanned`.
+    pub files_pruned_key_index: usize,
+    pub row_groups_pruned_key_index: usize,
+    pub head_batches_pruned_key_index: usize,
+}
+
+/// One file to scan, with the row groups to read when not all of them.
+struct FileChoice<'a> {
+    file: &'a ParquetFile,
+    row_groups: Option<ParquetAccessPlan>,
+}
+
+/// The values a scan's filters pin each indexed column to, worked out once per column.
+struct Pins<'f> {
+    filters: &'f [Expr],
+    columns: Vec<(&'static str, Option<Vec<Vec<u8>>>)>,
+}
+
+impl<'f> Pins<'f> {
+    fn new(filters: &'f [Expr]) -> Self {
+        Self {
+            filters,
+            columns: Vec::new(),
+        }
+    }
+
+    /// The row groups of `keys` that may hold the pinned values, and how many it has; `None`
+    /// when no column `keys` covers is pinned.
+    fn row_groups(&mut self, keys: &KeyIndex) -> Option<(Vec<usize>, usize)> {
+        let mut kept: Option<(Vec<usize>, usize)> = None;
+        for column in keys.columns() {
+            let position = match self.columns.iter().position(|(c, _)| *c == column) {
+                Some(position) => position,
+                None => {
+                    self.columns
+                        .push((column, pinned_values(column, self.filters)));
+                    self.columns.len() - 1
+                }
+            };
+            let Some(values) = &self.columns[position].1 else {
+                continue;
+            };
+            let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+            let (Some(groups), Some(total)) = (
+                keys.row_groups(column, &values),
+                keys.row_group_count(column),
+            ) else {
+                continue;
+            };
+            kept = Some(match kept {
+                None => (groups, total),
+                Some((before, _)) => (
+                    before.into_iter().filter(|g| groups.contains(g)).collect(),
+                    total,
+                ),
+            });
+        }
+        kept
+    }
 }
 
 /// A table over one storage snapshot.
@@ -192,23 +323,39 @@ impl SnapshotTable {
         self.scans.lock().clone()
     }
 
-    fn head_partitions(&self, bounds: &TimeBounds, partitions: usize) -> Vec<Vec<RecordBatch>> {
+    /// The head batches within `bounds` whose key index admits the pinned values, spread over
+    /// `partitions`.
+    fn head_partitions(
+        &self,
+        bounds: &TimeBounds,
+        pins: &mut Pins<'_>,
+        partitions: usize,
+        choice: &mut ScanChoice,
+    ) -> Vec<Vec<RecordBatch>> {
         let head = &self.snapshot.head;
-        let chosen: Vec<&RecordBatch> = if bounds.is_unbounded() {
-            head.iter().filter(|b| b.num_rows() > 0).collect()
-        } else {
-            head.iter()
-                .zip(self.head_ranges())
-                .filter(|(batch, range)| {
-                    batch.num_rows() > 0
-                        && match range {
-                            Some((min, max)) => bounds.overlaps(*min, *max),
-                            None => true,
-                        }
-                })
-                .map(|(batch, _)| batch)
-                .collect()
-        };
+        // a snapshot whose head was edited after storage took it has no usable keys
+        let head_keys = &self.snapshot.head_keys;
+        let aligned = head_keys.len() == head.len();
+        let mut chosen: Vec<&RecordBatch> = Vec::with_capacity(head.len());
+        for (i, batch) in head.iter().enumerate() {
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            if !bounds.is_unbounded()
+                && let Some(Some((min, max))) = self.head_ranges().get(i)
+                && !bounds.overlaps(*min, *max)
+            {
+                continue;
+            }
+            let keys = head_keys.get(i).filter(|_| aligned);
+            if let Some((kept, _)) = keys.and_then(|keys| pins.row_groups(keys))
+                && kept.is_empty()
+            {
+                choice.head_batches_pruned_key_index += 1;
+                continue;
+            }
+            chosen.push(batch);
+        }
         let n = partitions.clamp(1, chosen.len().max(1));
         let mut parts = vec![Vec::new(); n];
         for (i, batch) in chosen.into_iter().enumerate() {
@@ -218,20 +365,58 @@ impl SnapshotTable {
         parts
     }
 
-    fn file_groups(files: &[&ParquetFile], groups: usize) -> Vec<FileGroup> {
-        let mut sorted: Vec<&ParquetFile> = files.to_vec();
-        sorted.sort_by_key(|f| std::cmp::Reverse(f.size_bytes));
+    /// The files within `bounds`, each with the row groups its key index admits for the
+    /// values `filters` pin its indexed columns to; files with no such row group are left out
+    /// and counted in `choice`.
+    fn choose_files(
+        &self,
+        bounds: &TimeBounds,
+        pins: &mut Pins<'_>,
+        choice: &mut ScanChoice,
+    ) -> Vec<FileChoice<'_>> {
+        let mut chosen = Vec::new();
+        for file in &self.snapshot.files {
+            if file.rows == 0 || !bounds.overlaps(file.min_time_ns, file.max_time_ns) {
+                continue;
+            }
+            let row_groups = match pins.row_groups(&file.keys) {
+                None => None,
+                Some((kept, total)) if kept.is_empty() => {
+                    choice.files_pruned_key_index += 1;
+                    choice.row_groups_pruned_key_index += total;
+                    continue;
+                }
+                Some((kept, total)) if kept.len() == total => None,
+                Some((kept, total)) => {
+                    choice.row_groups_pruned_key_index += total - kept.len();
+                    let mut plan = ParquetAccessPlan::new_none(total);
+                    for group in kept {
+                        plan.scan(group);
+                    }
+                    Some(plan)
+                }
+            };
+            chosen.push(FileChoice { file, row_groups });
+        }
+        chosen
+    }
+
+    fn file_groups(files: Vec<FileChoice<'_>>, groups: usize) -> Vec<FileGroup> {
+        let mut sorted = files;
+        sorted.sort_by_key(|f| std::cmp::Reverse(f.file.size_bytes));
         let n = groups.clamp(1, sorted.len().max(1));
         let mut buckets: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); n];
-        for file in sorted {
+        for FileChoice { file, row_groups } in sorted {
             let Some(bucket) = buckets.iter_mut().min_by_key(|(bytes, _)| *bytes) else {
                 break;
             };
             bucket.0 += file.size_bytes;
-            bucket.1.push(PartitionedFile::new(
-                file.path.to_string_lossy(),
-                file.size_bytes,
-            ));
+            let mut partitioned =
+                PartitionedFile::new(file.path.to_string_lossy(), file.size_bytes);
+            if let Some(plan) = row_groups {
+                partitioned = partitioned.with_extension(plan);
+            }
+            bucket.1.push(partitioned);
         }
         buckets
             .into_iter()
@@ -275,7 +460,8 @@ impl TableProvider for SnapshotTable {
         };
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::with_capacity(2);
 
-        let head = self.head_partitions(&bounds, partitions);
+        let mut pins = Pins::new(filters);
+        let head = self.head_partitions(&bounds, &mut pins, partitions, &mut choice);
         if !head.is_empty() {
             choice.head_batches_scanned = head.iter().map(Vec::len).sum();
             choice.head_rows_scanned = head.iter().flatten().map(RecordBatch::num_rows).sum();
@@ -285,20 +471,15 @@ impl TableProvider for SnapshotTable {
             inputs.push(DataSourceExec::from_data_source(source));
         }
 
-        let files: Vec<&ParquetFile> = self
-            .snapshot
-            .files
-            .iter()
-            .filter(|f| f.rows > 0 && bounds.overlaps(f.min_time_ns, f.max_time_ns))
-            .collect();
+        let files = self.choose_files(&bounds, &mut pins, &mut choice);
         if !files.is_empty() {
             choice.files_scanned = files.len();
-            choice.file_bytes_scanned = files.iter().map(|f| f.size_bytes).sum();
+            choice.file_bytes_scanned = files.iter().map(|f| f.file.size_bytes).sum();
             let format =
                 ParquetFormat::default().with_options(state.default_table_options().parquet);
             let source = format.file_source(Arc::clone(&schema).into());
             let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
-                .with_file_groups(Self::file_groups(&files, partitions))
+                .with_file_groups(Self::file_groups(files, partitions))
                 .with_projection_indices(projection.cloned())?
                 .with_limit(limit)
                 .build();
@@ -325,6 +506,44 @@ mod tests {
     use datafusion::prelude::Expr;
 
     use super::*;
+
+    #[test]
+    fn pinned_values_from_equalities_lists_and_disjunctions() {
+        let id = |s: &str| s.as_bytes().to_vec();
+        let pinned = |filters: &[Expr]| pinned_values("trace_id", filters);
+        assert_eq!(pinned(&[col("trace_id").eq(lit("a"))]), Some(vec![id("a")]));
+        assert_eq!(pinned(&[lit("a").eq(col("trace_id"))]), Some(vec![id("a")]));
+        assert_eq!(
+            pinned(&[col("trace_id").in_list(vec![lit("a"), lit("b")], false)]),
+            Some(vec![id("a"), id("b")])
+        );
+        assert_eq!(
+            pinned(&[col("trace_id")
+                .eq(lit("a"))
+                .or(col("trace_id").eq(lit("b")))]),
+            Some(vec![id("a"), id("b")])
+        );
+        // a conjunction pins by its narrowest part
+        assert_eq!(
+            pinned(&[
+                col("trace_id").in_list(vec![lit("a"), lit("b")], false),
+                col("name").eq(lit("x")).and(col("trace_id").eq(lit("b"))),
+            ]),
+            Some(vec![id("b")])
+        );
+        // what does not pin the column
+        for unpinned in [
+            col("trace_id").not_eq(lit("a")),
+            col("trace_id").in_list(vec![lit("a")], true),
+            col("trace_id").eq(lit("a")).or(col("name").eq(lit("b"))),
+            col("trace_id").like(lit("a%")),
+            col("span_id").eq(lit("a")),
+            col("trace_id").eq(lit(ScalarValue::Utf8(None))),
+            col("trace_id").in_list(vec![lit("a"), col("name")], false),
+        ] {
+            assert_eq!(pinned(std::slice::from_ref(&unpinned)), None, "{unpinned}");
+        }
+    }
 
     fn ts(v: i64) -> Expr {
         lit(ScalarValue::TimestampNanosecond(

@@ -20,9 +20,15 @@ pub struct QueryStats {
 /// What the scans of a query read (summed over every scan of `spans` in the query).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanStats {
-    /// Parquet files in the snapshot, and those left after time pruning.
+    /// Parquet files in the snapshot, and those left after time and key-index pruning.
     pub files_total: u64,
     pub files_scanned: u64,
+    /// Files and row groups the in-memory key indexes ruled out (a lookup by id) before any
+    /// file was opened.
+    pub files_pruned_key_index: u64,
+    pub row_groups_pruned_key_index: u64,
+    /// Head batches the batches' bloom filters ruled out the same way.
+    pub head_batches_pruned_key_index: u64,
     /// Head rows handed to the scan (after time pruning of head batches).
     pub head_rows_scanned: u64,
     /// Bytes read from Parquet files (footers, bloom filters, pages).
@@ -44,6 +50,9 @@ impl ScanStats {
         for choice in choices {
             stats.files_total += choice.files_total as u64;
             stats.files_scanned += choice.files_scanned as u64;
+            stats.files_pruned_key_index += choice.files_pruned_key_index as u64;
+            stats.row_groups_pruned_key_index += choice.row_groups_pruned_key_index as u64;
+            stats.head_batches_pruned_key_index += choice.head_batches_pruned_key_index as u64;
             stats.head_rows_scanned += choice.head_rows_scanned as u64;
         }
         stats.add_plan(plan);

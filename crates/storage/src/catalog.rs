@@ -27,10 +27,10 @@ impl Catalog {
                     continue;
                 }
             };
-            match store.parquet_metadata(&relative) {
-                Ok(metadata) => {
-                    let file =
-                        describe_file(spec, parsed, store.absolute(&relative), size, &metadata);
+            match store.parquet_footer(&relative, spec) {
+                Ok((metadata, keys)) => {
+                    let path = store.absolute(&relative);
+                    let file = describe_file(spec, parsed, path, size, &metadata, keys);
                     catalog.add(file);
                 }
                 Err(e) => {

@@ -228,6 +228,7 @@ fn stage(
                     rows: encoded.rows,
                     min_time_ns: encoded.min_time_ns,
                     max_time_ns: encoded.max_time_ns,
+                    keys: encoded.keys,
                 },
             });
         }

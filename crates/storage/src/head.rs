@@ -6,10 +6,41 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 
+use crate::config::TableSpec;
+use crate::error::Result;
+use crate::key_index::KeyIndex;
+
+/// A batch on its way into the head (through the WAL writer), with the bloom filters of its
+/// table's bloom-filter columns, built before the WAL so lookups by id can skip it.
+#[derive(Debug)]
+pub(crate) struct HeadBatch {
+    pub(crate) batch: RecordBatch,
+    pub(crate) keys: KeyIndex,
+}
+
+impl HeadBatch {
+    pub(crate) fn new(spec: &TableSpec, batch: RecordBatch) -> Result<Self> {
+        let keys = KeyIndex::of_batch(spec, &batch)?;
+        Ok(Self { batch, keys })
+    }
+}
+
+/// A batch without an index (every lookup scans it), for tests of the head and WAL writer.
+#[cfg(test)]
+impl From<RecordBatch> for HeadBatch {
+    fn from(batch: RecordBatch) -> Self {
+        Self {
+            batch,
+            keys: KeyIndex::default(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct HeadEntry {
     seq: u64,
     batch: RecordBatch,
+    keys: KeyIndex,
     bytes: usize,
     inserted: Instant,
 }
@@ -24,14 +55,16 @@ pub(crate) struct Head {
 impl Head {
     /// Adds a batch; `seq` must be above every sequence number already in the head.
     /// Returns the Arrow memory it holds.
-    pub(crate) fn push(&mut self, seq: u64, batch: RecordBatch) -> usize {
+    pub(crate) fn push(&mut self, seq: u64, batch: HeadBatch) -> usize {
         debug_assert!(self.entries.back().is_none_or(|last| last.seq < seq));
-        let bytes = batch.get_array_memory_size();
+        let HeadBatch { batch, keys } = batch;
+        let bytes = batch.get_array_memory_size() + keys.bytes();
         self.bytes += bytes;
         self.rows += batch.num_rows();
         self.entries.push_back(HeadEntry {
             seq,
             batch,
+            keys,
             bytes,
             inserted: Instant::now(),
         });
@@ -41,6 +74,11 @@ impl Head {
     /// Every batch, oldest first.
     pub(crate) fn batches(&self) -> Vec<RecordBatch> {
         self.entries.iter().map(|e| e.batch.clone()).collect()
+    }
+
+    /// The key index of every batch, in the order of [`batches`](Self::batches).
+    pub(crate) fn keys(&self) -> Vec<KeyIndex> {
+        self.entries.iter().map(|e| e.keys.clone()).collect()
     }
 
     /// The batches with `seq <= through`, oldest first (they stay in the head).
@@ -108,9 +146,9 @@ mod tests {
     fn push_select_and_drop_by_sequence() {
         let mut head = Head::default();
         assert!(head.oldest_age().is_none());
-        let b1 = head.push(1, batch(10));
-        head.push(3, batch(20));
-        head.push(7, batch(30));
+        let b1 = head.push(1, batch(10).into());
+        head.push(3, batch(20).into());
+        head.push(7, batch(30).into());
         assert_eq!((head.rows(), head.batch_count()), (60, 3));
         assert!(head.oldest_age().is_some());
 

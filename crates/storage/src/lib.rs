@@ -20,7 +20,7 @@
 //!
 //! # Key types
 //! [`Storage`] (the handle), [`StorageConfig`] and [`SyncPolicy`], [`TableSpec`],
-//! [`TableSnapshot`] with its [`ParquetFile`]s, [`PartitionedPath`] (the one place paths of
+//! [`TableSnapshot`] with its [`ParquetFile`]s and their in-memory [`KeyIndex`], [`PartitionedPath`] (the one place paths of
 //! Parquet files are built and parsed), [`Error`].
 //!
 //! # Durability invariants
@@ -46,6 +46,7 @@ mod config;
 mod error;
 mod flush;
 mod head;
+mod key_index;
 mod parquet_file;
 mod path;
 mod recovery;
@@ -62,6 +63,7 @@ pub use crate::{
     config::{StorageConfig, SyncPolicy, TableSpec},
     error::{Error, Result},
     flush::FlushStats,
+    key_index::KeyIndex,
     parquet_file::{EncodedFile, ParquetFile, encode_parquet, read_parquet_file},
     path::{PartitionDate, PartitionHour, PartitionedPath},
     self_metrics::describe_metrics,

@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, TimestampNanosecondArray};
 use arrow::compute::{self, SortColumn, SortOptions};
+use arrow::datatypes::{DataType, Int64Type, TimeUnit};
 use arrow::row::{RowConverter, SortField};
+use bytes::Bytes;
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, ParquetMetaData, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
@@ -19,6 +21,7 @@ use parquet::schema::types::ColumnPath;
 
 use crate::config::TableSpec;
 use crate::error::{Error, IoContext, Result};
+use crate::key_index::KeyIndex;
 use crate::path::{PartitionHour, PartitionedPath};
 
 /// Key-value metadata every file carries.
@@ -29,7 +32,7 @@ const MAX_TIME_KEY: &str = "meshscope.max_time_ns";
 
 const ZSTD_LEVEL: i32 = 3;
 const DATA_PAGE_ROW_LIMIT: usize = 8192;
-const BLOOM_FILTER_FPP: f64 = 0.01;
+pub(crate) const BLOOM_FILTER_FPP: f64 = 0.01;
 
 /// One immutable Parquet file of a table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,8 @@ pub struct ParquetFile {
     /// Smallest and largest value of the table's time column in the file.
     pub min_time_ns: i64,
     pub max_time_ns: i64,
+    /// Ranges and bloom filters of the table's bloom-filter columns per row group, in memory.
+    pub keys: KeyIndex,
 }
 
 /// A Parquet file encoded in memory, not yet written anywhere.
@@ -49,10 +54,11 @@ pub struct ParquetFile {
 pub struct EncodedFile {
     /// Where the file goes, relative to the data directory (a fresh ULID file name).
     pub relative: PartitionedPath,
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
     pub rows: u64,
     pub min_time_ns: i64,
     pub max_time_ns: i64,
+    pub keys: KeyIndex,
 }
 
 /// Encodes batches of a table the way a flush does (split by UTC hour of the time column,
@@ -193,13 +199,17 @@ fn encode_file(
     let props = writer_properties(spec, batch, row_group_rows, min_time_ns, max_time_ns)?;
     let mut writer = ArrowWriter::try_new(Vec::new(), Arc::clone(&spec.schema), Some(props))?;
     writer.write(batch)?;
-    let bytes = writer.into_inner()?;
+    // `finish` writes the footer and flushes into the Vec; `into_inner` would write it again
+    let metadata = writer.finish()?;
+    let bytes = Bytes::from(std::mem::take(writer.inner_mut()));
+    let keys = KeyIndex::read(spec, &metadata, &bytes)?;
     Ok(EncodedFile {
         relative: PartitionedPath::new_file(spec.name, partition),
         bytes,
         rows: batch.num_rows() as u64,
         min_time_ns,
         max_time_ns,
+        keys,
     })
 }
 
@@ -253,12 +263,15 @@ fn writer_properties(
             builder = builder.set_column_statistics_enabled(path.clone(), EnabledStatistics::Page);
         }
     }
-    // Dictionary encoding only pays where values repeat; a column of unique values (span ids)
-    // would fill a dictionary page before falling back to plain encoding.
+    // Dictionary encoding only pays where values repeat; a column of unique values (span ids,
+    // timestamps, durations) would fill a dictionary page before falling back, and the
+    // fallback interleaves string lengths with the bytes, which zstd packs worse.
     for (index, field) in spec.schema.fields().iter().enumerate() {
-        if mostly_unique(batch.column(index)) {
+        if let Some(encoding) = unique_encoding(batch.column(index)) {
+            let path = ColumnPath::from(field.name().as_str());
             builder = builder
-                .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, encoding);
         }
     }
     for name in &spec.bloom_filter_columns {
@@ -277,21 +290,40 @@ fn writer_properties(
 /// Rows sampled to tell whether a column's values are mostly unique.
 const UNIQUE_SAMPLE_ROWS: usize = 4096;
 
-/// Whether at least half of a top-level string column's values are distinct, judged on a
-/// sample.
-fn mostly_unique(column: &ArrayRef) -> bool {
-    let Some(strings) = column.as_string_opt::<i32>() else {
-        return false;
-    };
-    let sample = strings.len().min(UNIQUE_SAMPLE_ROWS);
+/// The encoding of a top-level column at least half of whose values are distinct (judged on a
+/// sample): strings keep their lengths apart from their bytes (`DELTA_LENGTH_BYTE_ARRAY`),
+/// 64-bit integers and timestamps are `PLAIN`. `None`: the column keeps the dictionary.
+fn unique_encoding(column: &ArrayRef) -> Option<Encoding> {
+    let sample = column.len().min(UNIQUE_SAMPLE_ROWS);
     if sample < 64 {
-        return false;
+        return None;
     }
-    let distinct: HashSet<&str> = (0..sample)
-        .filter(|&i| strings.is_valid(i))
-        .map(|i| strings.value(i))
-        .collect();
-    distinct.len() * 2 >= sample
+    let (distinct, encoding) = if let Some(strings) = column.as_string_opt::<i32>() {
+        let distinct: HashSet<&str> = (0..sample)
+            .filter(|&i| strings.is_valid(i))
+            .map(|i| strings.value(i))
+            .collect();
+        (distinct.len(), Encoding::DELTA_LENGTH_BYTE_ARRAY)
+    } else if let Some(values) = int64_values(column) {
+        let distinct: HashSet<i64> = values.iter().take(sample).copied().collect();
+        (distinct.len(), Encoding::PLAIN)
+    } else {
+        return None;
+    };
+    (distinct * 2 >= sample).then_some(encoding)
+}
+
+/// The values of an `Int64` or `Timestamp` column.
+fn int64_values(column: &ArrayRef) -> Option<&[i64]> {
+    match column.data_type() {
+        DataType::Int64 => Some(column.as_primitive::<Int64Type>().values()),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => Some(
+            column
+                .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
+                .values(),
+        ),
+        _ => None,
+    }
 }
 
 /// Number of distinct values (nulls count as one) in a column.
@@ -314,6 +346,7 @@ pub(crate) fn describe_file(
     path: PathBuf,
     size_bytes: u64,
     metadata: &ParquetMetaData,
+    keys: KeyIndex,
 ) -> ParquetFile {
     let file_metadata = metadata.file_metadata();
     let rows = u64::try_from(file_metadata.num_rows()).unwrap_or(0);
@@ -341,6 +374,7 @@ pub(crate) fn describe_file(
         rows,
         min_time_ns,
         max_time_ns,
+        keys,
     }
 }
 
@@ -636,10 +670,33 @@ mod tests {
                 "{path}"
             );
         }
-        // dictionaries for repeating values, not for unique ids
+        // dictionaries for repeating values; unique ids and timestamps go without, ids with
+        // their lengths apart from their bytes
         assert!(props.dictionary_enabled(&column("trace_id")));
         assert!(props.dictionary_enabled(&column("name")));
         assert!(!props.dictionary_enabled(&column("span_id")));
+        assert!(!props.dictionary_enabled(&column("start_time")));
+        assert_eq!(
+            props.encoding(&column("span_id")),
+            Some(Encoding::DELTA_LENGTH_BYTE_ARRAY)
+        );
+        assert_eq!(props.encoding(&column("start_time")), Some(Encoding::PLAIN));
+        assert_eq!(props.encoding(&column("name")), None);
+        // and the file reads back with those encodings
+        let bytes = {
+            let mut writer =
+                ArrowWriter::try_new(Vec::new(), Arc::clone(&spec.schema), Some(props.clone()))
+                    .unwrap();
+            writer.write(&batch).unwrap();
+            writer.into_inner().unwrap()
+        };
+        let back: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
+            .unwrap()
+            .build()
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        assert_eq!(back, vec![batch.clone()]);
         assert_eq!(
             props
                 .bloom_filter_properties(&column("trace_id"))
@@ -658,20 +715,25 @@ mod tests {
         let rows = read_parquet_file(&path).unwrap();
         assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 30);
         // the catalog's description from the footer matches what the flush knew
+        let file = File::open(&path).unwrap();
         let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
-            .parse_and_finish(&File::open(&path).unwrap())
+            .parse_and_finish(&file)
             .unwrap();
+        let keys = KeyIndex::read(&spec(), &metadata, &file).unwrap();
         let described = describe_file(
             &spec(),
             files[0].relative.clone(),
             path.clone(),
             1,
             &metadata,
+            keys,
         );
         assert_eq!(
             (described.rows, described.min_time_ns, described.max_time_ns),
             (files[0].rows, files[0].min_time_ns, files[0].max_time_ns)
         );
+        assert_eq!(described.keys, files[0].keys);
+        assert!(described.keys.covers("trace_id"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::catalog::Catalog;
 use crate::checkpoint::Checkpoint;
 use crate::config::{StorageConfig, TableSpec};
 use crate::error::{Error, IoContext, Result};
+use crate::head::HeadBatch;
 use crate::path::{Layout, PartitionedPath};
 use crate::storage::{Inner, Shared, State, TableState, conform};
 use crate::store::{LocalDisk, PartitionStore, create_dir_all_durable};
@@ -69,7 +70,9 @@ pub(crate) fn open_blocking(config: StorageConfig, specs: Vec<TableSpec>) -> Res
                 skipped += 1;
                 return Ok(());
             };
-            match conform(&specs[index], batch) {
+            match conform(&specs[index], batch)
+                .and_then(|batch| HeadBatch::new(&specs[index], batch))
+            {
                 Ok(batch) => {
                     tables[index].head.push(seq, batch);
                 }

@@ -14,7 +14,8 @@ use crate::catalog::Catalog;
 use crate::config::{StorageConfig, TableSpec};
 use crate::error::{Error, Result};
 use crate::flush::FlushStats;
-use crate::head::Head;
+use crate::head::{Head, HeadBatch};
+use crate::key_index::KeyIndex;
 use crate::parquet_file::ParquetFile;
 use crate::path::Layout;
 use crate::self_metrics as m;
@@ -50,6 +51,9 @@ pub struct TableSnapshot {
     pub schema: SchemaRef,
     /// Rows not yet in Parquet files, oldest first.
     pub head: Vec<RecordBatch>,
+    /// The bloom filters of the table's bloom-filter columns of each head batch, in the order
+    /// of `head`.
+    pub head_keys: Vec<KeyIndex>,
     pub files: Vec<ParquetFile>,
 }
 
@@ -291,6 +295,7 @@ impl Storage {
                 reason: format!("batch encodes to {} bytes, split it", payload.len()),
             });
         }
+        let batch = HeadBatch::new(&inner.specs[index], batch)?;
         let ack = inner.wal.submit(index, payload, batch)?;
         ack.await.map_err(|_| Error::Closed)?
     }
@@ -318,6 +323,7 @@ impl Storage {
         Ok(TableSnapshot {
             schema: Arc::clone(&self.inner.specs[index].schema),
             head: table.head.batches(),
+            head_keys: table.head.keys(),
             files: table.catalog.files().to_vec(),
         })
     }

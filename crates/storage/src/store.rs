@@ -10,7 +10,9 @@ use std::path::{Component, Path, PathBuf};
 
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
+use crate::config::TableSpec;
 use crate::error::{IoContext, Result};
+use crate::key_index::KeyIndex;
 
 /// Durable file operations on paths relative to the data directory.
 pub(crate) trait PartitionStore: Debug + Send + Sync {
@@ -25,8 +27,13 @@ pub(crate) trait PartitionStore: Debug + Send + Sync {
     fn list_dirs(&self, relative_dir: &Path) -> Result<Vec<String>>;
     /// Removes a directory and everything in it; a missing directory is not an error.
     fn remove_dir_all(&self, relative_dir: &Path) -> Result<()>;
-    /// The Parquet footer of a file.
-    fn parquet_metadata(&self, relative: &Path) -> Result<ParquetMetaData>;
+    /// The Parquet footer of a file and the in-memory [`KeyIndex`] of `spec`'s bloom-filter
+    /// columns.
+    fn parquet_footer(
+        &self,
+        relative: &Path,
+        spec: &TableSpec,
+    ) -> Result<(ParquetMetaData, KeyIndex)>;
     /// The absolute location of a file, for readers outside storage.
     fn absolute(&self, relative: &Path) -> PathBuf;
 }
@@ -124,10 +131,16 @@ impl PartitionStore for LocalDisk {
         Ok(())
     }
 
-    fn parquet_metadata(&self, relative: &Path) -> Result<ParquetMetaData> {
+    fn parquet_footer(
+        &self,
+        relative: &Path,
+        spec: &TableSpec,
+    ) -> Result<(ParquetMetaData, KeyIndex)> {
         let path = self.root.join(relative);
         let file = File::open(&path).at(&path)?;
-        Ok(ParquetMetaDataReader::new().parse_and_finish(&file)?)
+        let metadata = ParquetMetaDataReader::new().parse_and_finish(&file)?;
+        let keys = KeyIndex::read(spec, &metadata, &file)?;
+        Ok((metadata, keys))
     }
 
     fn absolute(&self, relative: &Path) -> PathBuf {

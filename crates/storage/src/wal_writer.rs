@@ -14,12 +14,12 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use arrow::array::RecordBatch;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::config::SyncPolicy;
 use crate::error::{Error, IoContext, Result};
+use crate::head::HeadBatch;
 use crate::path::Layout;
 use crate::self_metrics as m;
 use crate::store::sync_dir;
@@ -33,7 +33,7 @@ const MAX_GROUP_BYTES: usize = 32 << 20;
 pub(crate) struct Committed {
     pub(crate) table: usize,
     pub(crate) seq: u64,
-    pub(crate) batch: RecordBatch,
+    pub(crate) batch: HeadBatch,
 }
 
 /// Puts committed records into the head; called on the writer thread, in sequence order.
@@ -44,7 +44,7 @@ enum Command {
         table: usize,
         payload: Vec<u8>,
         framed_len: usize,
-        batch: RecordBatch,
+        batch: HeadBatch,
         reply: oneshot::Sender<Result<u64>>,
     },
     Rotate {
@@ -115,7 +115,7 @@ impl WalWriter {
         &self,
         table: usize,
         payload: Vec<u8>,
-        batch: RecordBatch,
+        batch: HeadBatch,
     ) -> Result<oneshot::Receiver<Result<u64>>> {
         let name = self.table_names.get(table).copied().unwrap_or_default();
         let framed_len = wal::record_len(name, payload.len());
@@ -226,7 +226,7 @@ struct Pending {
     table: usize,
     payload: Vec<u8>,
     framed_len: usize,
-    batch: RecordBatch,
+    batch: HeadBatch,
     reply: oneshot::Sender<Result<u64>>,
 }
 
@@ -464,7 +464,7 @@ mod tests {
             Box::new(move |committed| {
                 let mut sink = sink.lock();
                 for c in committed {
-                    sink.push((c.seq, c.table, ids_of(&[c.batch])));
+                    sink.push((c.seq, c.table, ids_of(&[c.batch.batch])));
                 }
             }),
         )
@@ -475,7 +475,7 @@ mod tests {
     async fn append(writer: &WalWriter, table: usize, ids: std::ops::Range<u64>) -> Result<u64> {
         let batch = batch(ids);
         let payload = encode_payload(&batch).unwrap();
-        writer.submit(table, payload, batch)?.await.unwrap()
+        writer.submit(table, payload, batch.into())?.await.unwrap()
     }
 
     fn replayed(layout: &Layout) -> Vec<(u64, String, Vec<u64>)> {
