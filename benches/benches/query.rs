@@ -16,8 +16,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use meshscope_loadgen::{Encoding, Generator, GeneratorConfig, TimeBase};
 use meshscope_model::spans::{self, col};
 use meshscope_query::{AttributeFilter, QueryConfig, QueryEngine, QueryOutput, SearchQuery};
-use meshscope_storage::{Storage, StorageConfig, SyncPolicy, TableSpec};
+use meshscope_storage::{FlushStats, Storage, StorageConfig, SyncPolicy, TableSpec};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+/// The server's allocator, so the figures match what the binary does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use prost::Message;
 
 const BASE_NS: u64 = 1_764_000_000_000_000_000;
@@ -64,48 +68,74 @@ async fn open(dir: &Path) -> Storage {
 }
 
 /// Generates `spans` spans over 24 hours into `dir`; returns a sample of stored trace ids.
+/// A thread generates and converts batches while this one appends them and a flush runs
+/// beside the appends, so both cores work.
 async fn generate(dir: &Path, spans: usize) -> Vec<String> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).expect("data dir");
     let started = Instant::now();
     let storage = open(dir).await;
-    let mut generator = Generator::new(GeneratorConfig {
-        time_base: TimeBase::Fixed {
-            unix_nanos: BASE_NS,
-        },
-        ..GeneratorConfig::default()
-    });
-    let traces = spans as f64 / generator.mean_spans_per_template();
-    generator.set_mean_trace_gap_nanos((DAY_NS / traces) as u64);
-    let mut ids = Vec::new();
-    let mut written = 0;
-    let mut since_flush = 0;
-    let mut payload = Vec::new();
-    while written < spans {
-        payload.clear();
-        let n = BATCH_SPANS.min(spans - written);
-        generator.fill_batch(n, Encoding::Protobuf, &mut payload);
-        let request = ExportTraceServiceRequest::decode(payload.as_slice()).expect("protobuf");
-        if let Some(span) = request
-            .resource_spans
-            .first()
-            .and_then(|r| r.scope_spans.first())
-            .and_then(|s| s.spans.first())
-        {
-            ids.push(hex(&span.trace_id));
+    let (tx, rx) = std::sync::mpsc::sync_channel(8);
+    let producer = std::thread::spawn(move || {
+        let mut generator = Generator::new(GeneratorConfig {
+            time_base: TimeBase::Fixed {
+                unix_nanos: BASE_NS,
+            },
+            ..GeneratorConfig::default()
+        });
+        let traces = spans as f64 / generator.mean_spans_per_template();
+        generator.set_mean_trace_gap_nanos((DAY_NS / traces) as u64);
+        let mut payload = Vec::new();
+        let mut produced = 0;
+        while produced < spans {
+            payload.clear();
+            let n = BATCH_SPANS.min(spans - produced);
+            generator.fill_batch(n, Encoding::Protobuf, &mut payload);
+            let request = ExportTraceServiceRequest::decode(payload.as_slice()).expect("protobuf");
+            let first_id = request
+                .resource_spans
+                .first()
+                .and_then(|r| r.scope_spans.first())
+                .and_then(|s| s.spans.first())
+                .map(|span| hex(&span.trace_id));
+            let converted =
+                meshscope_ingest::traces_to_batch(&request, i64::MAX / 2).expect("convert");
+            if tx.send((n, first_id, converted.batch)).is_err() {
+                return;
+            }
+            produced += n;
         }
-        let converted = meshscope_ingest::traces_to_batch(&request, i64::MAX / 2).expect("convert");
-        storage
-            .append(spans::TABLE, converted.batch)
-            .await
-            .expect("append");
-        written += n;
+    });
+    let mut ids = Vec::new();
+    let mut since_flush = 0;
+    // one flush at a time runs beside the appends
+    let mut flushing: Option<tokio::task::JoinHandle<meshscope_storage::Result<FlushStats>>> = None;
+    while let Ok((n, first_id, batch)) = rx.recv() {
+        ids.extend(first_id);
+        // the store pushes back while a flush frees the head: wait and offer again
+        loop {
+            match storage.append(spans::TABLE, batch.clone()).await {
+                Ok(_) => break,
+                Err(meshscope_storage::Error::Backpressure { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("append: {e}"),
+            }
+        }
         since_flush += n;
         if since_flush >= FLUSH_EVERY {
-            storage.flush().await.expect("flush");
+            if let Some(previous) = flushing.take() {
+                previous.await.expect("flush task").expect("flush");
+            }
+            let storage = storage.clone();
+            flushing = Some(tokio::spawn(async move { storage.flush().await }));
             since_flush = 0;
         }
     }
+    if let Some(previous) = flushing.take() {
+        previous.await.expect("flush task").expect("flush");
+    }
+    producer.join().expect("generator thread");
     storage.flush().await.expect("flush");
     storage.shutdown().await.expect("shutdown");
     std::fs::write(dir.join("trace_ids.txt"), ids.join("\n")).expect("ids");
@@ -123,13 +153,15 @@ fn hex(bytes: &[u8]) -> String {
 fn report(what: &str, out: &QueryOutput) {
     let s = &out.stats.scan;
     eprintln!(
-        "query bench: {what}: {:.1} ms, {} rows out; files {}/{}; row groups read {}, pruned by statistics {}, by bloom filter {}; \
+        "query bench: {what}: {:.1} ms, {} rows out; files {}/{} ({} pruned by key index); row groups read {}, pruned by key index {}, by statistics {}, by bloom filter {}; \
          page-index rows pruned {}; rows decoded-and-filtered-out {}; Parquet rows out {}; {} bytes scanned",
         out.stats.elapsed.as_secs_f64() * 1e3,
         out.stats.output_rows,
         s.files_scanned,
         s.files_total,
+        s.files_pruned_key_index,
         s.row_groups_read,
+        s.row_groups_pruned_key_index,
         s.row_groups_pruned_statistics,
         s.row_groups_pruned_bloom_filter,
         s.page_index_rows_pruned,
@@ -177,6 +209,18 @@ fn query(c: &mut Criterion) {
         stats.tables[0].file_bytes as f64 / 1e6,
         stats.tables[0].file_bytes as f64 / stats.tables[0].file_rows.max(1) as f64
     );
+    let snapshot = storage.snapshot(spans::TABLE).expect("snapshot");
+    let row_groups: usize = snapshot
+        .files
+        .iter()
+        .filter_map(|f| f.keys.row_group_count(col::TRACE_ID))
+        .sum();
+    let key_bytes: usize = snapshot.files.iter().map(|f| f.keys.bytes()).sum();
+    eprintln!(
+        "query bench: {row_groups} row groups; trace-id key indexes hold {:.1} MB in memory",
+        key_bytes as f64 / 1e6
+    );
+    drop(snapshot);
     let engine = QueryEngine::new(storage.clone(), QueryConfig::default()).expect("engine");
 
     // search parameters from the data: the busiest (service, route), one hour before the end
