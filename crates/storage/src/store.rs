@@ -28,7 +28,7 @@ pub(crate) trait PartitionStore: Debug + Send + Sync {
     /// Removes a directory and everything in it; a missing directory is not an error.
     fn remove_dir_all(&self, relative_dir: &Path) -> Result<()>;
     /// The Parquet footer of a file and the in-memory [`KeyIndex`] of `spec`'s bloom-filter
-    /// columns.
+    /// columns (empty, with a warning, when the bloom filters cannot be read).
     fn parquet_footer(
         &self,
         relative: &Path,
@@ -139,7 +139,11 @@ impl PartitionStore for LocalDisk {
         let path = self.root.join(relative);
         let file = File::open(&path).at(&path)?;
         let metadata = ParquetMetaDataReader::new().parse_and_finish(&file)?;
-        let keys = KeyIndex::read(spec, &metadata, &file)?;
+        // an unreadable bloom filter costs lookups their shortcut, not the file its rows
+        let keys = KeyIndex::read(spec, &metadata, &file).unwrap_or_else(|e| {
+            tracing::warn!(path = %path.display(), error = %e, "no key index for this file; lookups will open it");
+            KeyIndex::default()
+        });
         Ok((metadata, keys))
     }
 
@@ -199,5 +203,45 @@ mod tests {
         store.remove_dir_all(Path::new(".staging")).unwrap();
         assert!(store.list(Path::new(".staging")).unwrap().is_empty());
         assert!(store.list_dirs(Path::new("missing")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_file_with_an_unreadable_bloom_filter_keeps_its_rows_but_no_key_index() {
+        let spec = crate::test_util::spec();
+        let rows = crate::test_util::batch_with(0..300, |id| crate::test_util::BASE_NS + id as i64);
+        let file = crate::parquet_file::encode_parquet(&spec, &[rows], 100)
+            .unwrap()
+            .remove(0);
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalDisk::new(dir.path().to_path_buf());
+        let good = Path::new("good.parquet");
+        store.put(good, &file.bytes).unwrap();
+        let (_, keys) = store.parquet_footer(good, &spec).unwrap();
+        assert_eq!(keys, file.keys);
+        assert!(keys.covers("trace_id"));
+
+        // overwrite the first row group's bloom filter header with garbage
+        let metadata = ParquetMetaDataReader::new()
+            .parse_and_finish(&file.bytes)
+            .unwrap();
+        let leaf = metadata
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.path().parts() == ["trace_id"])
+            .unwrap();
+        let offset = metadata
+            .row_group(0)
+            .column(leaf)
+            .bloom_filter_offset()
+            .unwrap() as usize;
+        let mut bytes = file.bytes.to_vec();
+        bytes[offset..offset + 16].fill(0xff);
+        let bad = Path::new("bad.parquet");
+        store.put(bad, &bytes).unwrap();
+        let (metadata, keys) = store.parquet_footer(bad, &spec).unwrap();
+        assert_eq!(metadata.file_metadata().num_rows(), 300);
+        assert!(!keys.covers("trace_id"), "no index rather than no file");
     }
 }
