@@ -220,6 +220,36 @@ fn query(c: &mut Criterion) {
         "query bench: {row_groups} row groups; trace-id key indexes hold {:.1} MB in memory",
         key_bytes as f64 / 1e6
     );
+    // what the key index keeps for a lookup: row groups that may hold a stored id (its own and
+    // bloom false positives) and an absent one (false positives only)
+    let kept = |id: &str| -> usize {
+        snapshot
+            .files
+            .iter()
+            .filter_map(|f| f.keys.row_groups(col::TRACE_ID, &[id.as_bytes()]))
+            .map(|groups| groups.len())
+            .sum()
+    };
+    let stored: Vec<usize> = ids
+        .iter()
+        .step_by((ids.len() / 1000).max(1))
+        .map(|id| kept(id))
+        .collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let absent: usize = (0..10_000)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            kept(&format!("{state:016x}{:016x}", state.rotate_left(29)))
+        })
+        .sum();
+    eprintln!(
+        "query bench: key index keeps {:.3} row groups per stored id ({} ids), {:.4} per absent id (10000 ids)",
+        stored.iter().sum::<usize>() as f64 / stored.len().max(1) as f64,
+        stored.len(),
+        absent as f64 / 10_000.0
+    );
     drop(snapshot);
     let engine = QueryEngine::new(storage.clone(), QueryConfig::default()).expect("engine");
 

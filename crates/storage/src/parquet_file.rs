@@ -264,15 +264,31 @@ fn writer_properties(
         }
     }
     // Dictionary encoding only pays where values repeat; a column of unique values (span ids,
-    // timestamps, durations) would fill a dictionary page before falling back, and the
-    // fallback interleaves string lengths with the bytes, which zstd packs worse.
-    for (index, field) in spec.schema.fields().iter().enumerate() {
-        if let Some(encoding) = unique_encoding(batch.column(index)) {
-            let path = ColumnPath::from(field.name().as_str());
+    // timestamps, durations, event times, link ids) would fill a dictionary page before falling
+    // back, and the fallback interleaves string lengths with the bytes, which zstd packs worse.
+    // Unique strings (ids, the widest columns per row) go in small pages: a lookup by trace id
+    // decompresses one page of every column, and random ids pack no worse in small pages. The
+    // integers keep full pages, which scans of the time columns read faster.
+    for (path, column) in value_columns(batch) {
+        if let Some(encoding) = unique_encoding(&column) {
             builder = builder
                 .set_column_dictionary_enabled(path.clone(), false)
-                .set_column_encoding(path, encoding);
+                .set_column_encoding(path.clone(), encoding);
+            if encoding == Encoding::DELTA_LENGTH_BYTE_ARRAY {
+                builder = builder.set_column_data_page_size_limit(path, ID_PAGE_BYTES);
+            }
         }
+    }
+    // The leading sort column, when values are looked up by it (a bloom-filter column such as
+    // `trace_id`), is plain: its rows sit in order, so zstd packs each run of equal values, and a
+    // lookup reads one small page of it instead of the row group's whole dictionary.
+    if let Some(key) = spec.sort_columns.first()
+        && spec.bloom_filter_columns.contains(key)
+    {
+        let path = ColumnPath::from(*key);
+        builder = builder
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_encoding(path, Encoding::PLAIN);
     }
     for name in &spec.bloom_filter_columns {
         let column = batch.column(spec.schema.index_of(name)?);
@@ -285,6 +301,34 @@ fn writer_properties(
             .set_column_bloom_filter_max_ndv(path, ndv);
     }
     Ok(builder.build())
+}
+
+/// Uncompressed bytes per data page of a column of mostly unique strings (ids).
+const ID_PAGE_BYTES: usize = 16 * 1024;
+
+/// The columns whose encoding is chosen from their values, with their Parquet paths: the
+/// top-level columns, and the fields of list-of-struct columns (span events and links).
+/// Maps are left out: their keys repeat by nature.
+fn value_columns(batch: &RecordBatch) -> Vec<(ColumnPath, ArrayRef)> {
+    let mut columns = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        match (field.data_type(), column.as_list_opt::<i32>()) {
+            (DataType::List(item), Some(list)) => {
+                if let Some(items) = list.values().as_struct_opt() {
+                    for (child, values) in items.fields().iter().zip(items.columns()) {
+                        let path = [field.name(), "list", item.name(), child.name()];
+                        columns.push((
+                            ColumnPath::new(path.map(str::to_owned).to_vec()),
+                            Arc::clone(values),
+                        ));
+                    }
+                }
+            }
+            (DataType::Map(..), _) => {}
+            _ => columns.push((ColumnPath::from(field.name().as_str()), Arc::clone(column))),
+        }
+    }
+    columns
 }
 
 /// Rows sampled to tell whether a column's values are mostly unique.
@@ -602,6 +646,35 @@ mod tests {
             attrs.append(true).unwrap();
         }
         let attrs = attrs.finish();
+        // one event per span: unique times, repeating names
+        let event_fields = arrow::datatypes::Fields::from(vec![
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("name", DataType::Utf8, false),
+        ]);
+        let event_items = arrow::array::StructArray::new(
+            event_fields.clone(),
+            vec![
+                Arc::new(
+                    TimestampNanosecondArray::from_iter_values((0..rows).map(|i| BASE_NS + 3 * i))
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(arrow::array::StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("retry-{}", i % 2)),
+                )),
+            ],
+            None,
+        );
+        let event_item = Arc::new(Field::new("item", DataType::Struct(event_fields), false));
+        let events = arrow::array::ListArray::new(
+            Arc::clone(&event_item),
+            arrow::buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(1, rows as usize)),
+            Arc::new(event_items),
+            None,
+        );
         let schema = Arc::new(Schema::new(vec![
             Field::new("trace_id", DataType::Utf8, false),
             Field::new("span_id", DataType::Utf8, false),
@@ -612,6 +685,7 @@ mod tests {
             ),
             Field::new("name", DataType::Utf8, false),
             Field::new("attributes", attrs.data_type().clone(), false),
+            Field::new("events", DataType::List(event_item), false),
         ]));
         let batch = RecordBatch::try_new(
             Arc::clone(&schema),
@@ -630,6 +704,7 @@ mod tests {
                     (0..rows).map(|i| format!("op-{}", i % 3)),
                 )),
                 Arc::new(attrs),
+                Arc::new(events),
             ],
         )
         .unwrap();
@@ -662,7 +737,11 @@ mod tests {
             .filter(|c| c.path().parts().len() > 1)
             .map(|c| c.path().clone())
             .collect();
-        assert_eq!(nested.len(), 2, "map keys and values");
+        assert_eq!(
+            nested.len(),
+            4,
+            "map keys and values, event times and names"
+        );
         for path in &nested {
             assert_eq!(
                 props.statistics_enabled(path),
@@ -670,18 +749,42 @@ mod tests {
                 "{path}"
             );
         }
-        // dictionaries for repeating values; unique ids and timestamps go without, ids with
-        // their lengths apart from their bytes
-        assert!(props.dictionary_enabled(&column("trace_id")));
+        // dictionaries for repeating values; unique ids and timestamps, top-level or in a
+        // list, go without, ids in small pages with their lengths apart from their bytes
+        let event = |field: &str| {
+            ColumnPath::new(
+                ["events", "list", "item", field]
+                    .map(str::to_owned)
+                    .to_vec(),
+            )
+        };
         assert!(props.dictionary_enabled(&column("name")));
-        assert!(!props.dictionary_enabled(&column("span_id")));
-        assert!(!props.dictionary_enabled(&column("start_time")));
-        assert_eq!(
-            props.encoding(&column("span_id")),
-            Some(Encoding::DELTA_LENGTH_BYTE_ARRAY)
-        );
-        assert_eq!(props.encoding(&column("start_time")), Some(Encoding::PLAIN));
+        assert!(props.dictionary_enabled(&event("name")));
         assert_eq!(props.encoding(&column("name")), None);
+        assert_eq!(
+            props.column_data_page_size_limit(&column("name")),
+            1024 * 1024
+        );
+        for (path, encoding, page_bytes) in [
+            (
+                column("span_id"),
+                Encoding::DELTA_LENGTH_BYTE_ARRAY,
+                ID_PAGE_BYTES,
+            ),
+            (column("start_time"), Encoding::PLAIN, 1024 * 1024),
+            (event("time"), Encoding::PLAIN, 1024 * 1024),
+        ] {
+            assert!(!props.dictionary_enabled(&path), "{path}");
+            assert_eq!(props.encoding(&path), Some(encoding), "{path}");
+            assert_eq!(
+                props.column_data_page_size_limit(&path),
+                page_bytes,
+                "{path}"
+            );
+        }
+        // the lookup key, sorted, is plain: runs of one trace id pack without a dictionary
+        assert!(!props.dictionary_enabled(&column("trace_id")));
+        assert_eq!(props.encoding(&column("trace_id")), Some(Encoding::PLAIN));
         // and the file reads back with those encodings
         let bytes = {
             let mut writer =
