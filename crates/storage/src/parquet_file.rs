@@ -467,6 +467,7 @@ mod tests {
     use crate::test_util::{
         BASE_NS, HOUR_NS, batch, batch_with, ids_of, is_sorted_by_trace_then_time, spec, trace_of,
     };
+    use parquet::file::properties::DEFAULT_PAGE_SIZE;
 
     mod bytes_reader {
         use std::path::{Path, PathBuf};
@@ -763,7 +764,7 @@ mod tests {
         assert_eq!(props.encoding(&column("name")), None);
         assert_eq!(
             props.column_data_page_size_limit(&column("name")),
-            1024 * 1024
+            DEFAULT_PAGE_SIZE
         );
         for (path, encoding, page_bytes) in [
             (
@@ -771,8 +772,8 @@ mod tests {
                 Encoding::DELTA_LENGTH_BYTE_ARRAY,
                 ID_PAGE_BYTES,
             ),
-            (column("start_time"), Encoding::PLAIN, 1024 * 1024),
-            (event("time"), Encoding::PLAIN, 1024 * 1024),
+            (column("start_time"), Encoding::PLAIN, DEFAULT_PAGE_SIZE),
+            (event("time"), Encoding::PLAIN, DEFAULT_PAGE_SIZE),
         ] {
             assert!(!props.dictionary_enabled(&path), "{path}");
             assert_eq!(props.encoding(&path), Some(encoding), "{path}");
