@@ -79,7 +79,9 @@ pub fn encode_parquet(
 }
 
 /// Splits `batches` by the UTC hour of the time column, sorts each part by the sort columns and
-/// encodes one Parquet file per hour. Rows are copied once (an `interleave` in sorted order).
+/// encodes one Parquet file per hour. Rows are copied once, one row group at a time (an
+/// `interleave` in sorted order), so a flush holds the sort keys and one row group beside the
+/// head rather than a sorted copy of the whole head.
 pub(crate) fn encode_partitions(
     spec: &TableSpec,
     batches: &[RecordBatch],
@@ -90,40 +92,58 @@ pub(crate) fn encode_partitions(
         return Ok(Vec::new());
     }
     let time_index = spec.schema.index_of(spec.time_column)?;
+    let column_of = |name: &str| spec.schema.index_of(name);
     let sort_indices = spec
         .sort_columns
         .iter()
-        .map(|c| spec.schema.index_of(c))
+        .map(|c| column_of(c))
         .collect::<std::result::Result<Vec<_>, _>>()?;
 
     // sort keys of all rows: hour first, then the table's sort columns
     let mut hour_parts: Vec<ArrayRef> = Vec::with_capacity(batches.len());
-    let mut key_parts: Vec<Vec<ArrayRef>> =
-        vec![Vec::with_capacity(batches.len()); sort_indices.len()];
     for batch in &batches {
         let times = time_values(spec, batch.column(time_index))?;
         let hours: Int64Array = times.unary(PartitionHour::index_of);
         hour_parts.push(Arc::new(hours));
-        for (keys, &index) in key_parts.iter_mut().zip(&sort_indices) {
-            keys.push(Arc::clone(batch.column(index)));
-        }
     }
+    let whole_column = |index: usize| {
+        let parts: Vec<ArrayRef> = batches
+            .iter()
+            .map(|b| Arc::clone(b.column(index)))
+            .collect();
+        concat(&parts)
+    };
     let hours = concat(&hour_parts)?;
+    drop(hour_parts);
+    let keys = sort_indices
+        .iter()
+        .map(|&index| whole_column(index))
+        .collect::<Result<Vec<_>>>()?;
     let mut sort_columns = vec![SortColumn {
         values: Arc::clone(&hours),
         options: None,
     }];
-    for keys in &key_parts {
-        sort_columns.push(SortColumn {
-            values: concat(keys)?,
-            options: Some(SortOptions {
-                descending: false,
-                nulls_first: true,
-            }),
-        });
-    }
+    sort_columns.extend(keys.iter().map(|values| SortColumn {
+        values: Arc::clone(values),
+        options: Some(SortOptions {
+            descending: false,
+            nulls_first: true,
+        }),
+    }));
     let order = compute::lexsort_to_indices(&sort_columns, None)?;
     drop(sort_columns);
+    // the bloom-filter columns of all rows, to size each file's filters (usually sort keys)
+    let bloom_columns = spec
+        .bloom_filter_columns
+        .iter()
+        .map(
+            |name| match spec.sort_columns.iter().position(|c| c == name) {
+                Some(position) => Ok(Arc::clone(&keys[position])),
+                None => whole_column(column_of(name)?),
+            },
+        )
+        .collect::<Result<Vec<_>>>()?;
+    drop(keys);
 
     // global row number → (batch, row in batch)
     let mut starts = Vec::with_capacity(batches.len());
@@ -132,7 +152,8 @@ pub(crate) fn encode_partitions(
         starts.push(total);
         total += batch.num_rows();
     }
-    let locate = |global: usize| {
+    let locate = |global: u32| {
+        let global = global as usize;
         let batch = starts.partition_point(|&start| start <= global) - 1;
         (batch, global - starts[batch])
     };
@@ -151,15 +172,20 @@ pub(crate) fn encode_partitions(
                 .iter()
                 .position(|&row| hours.value(row as usize) != hour)
                 .unwrap_or(order.len() - run_start);
-        let rows: Vec<(usize, usize)> = order[run_start..run_end]
+        let run = &order[run_start..run_end];
+        let distinct = bloom_columns
             .iter()
-            .map(|&row| locate(row as usize))
-            .collect();
-        let part = compute::interleave_record_batch(&batches, &rows)?;
+            .map(|column| distinct_count(column, run))
+            .collect::<Result<Vec<_>>>()?;
+        let row_groups = run.chunks(row_group_rows).map(|rows| {
+            let rows: Vec<(usize, usize)> = rows.iter().map(|&row| locate(row)).collect();
+            Ok(compute::interleave_record_batch(&batches, &rows)?)
+        });
         files.push(encode_file(
             spec,
             PartitionHour::from_index(hour),
-            &part,
+            row_groups,
+            &distinct,
             row_group_rows,
         )?);
         run_start = run_end;
@@ -186,19 +212,37 @@ fn time_values<'a>(spec: &TableSpec, column: &'a ArrayRef) -> Result<&'a Timesta
         .ok_or_else(|| internal(spec, "time column is not Timestamp(Nanosecond)"))
 }
 
-/// Encodes one sorted partition as a Parquet file.
+/// Encodes one sorted partition, given as its row groups in order, as a Parquet file.
+/// `distinct` holds the number of distinct values of each bloom-filter column in the partition.
 fn encode_file(
     spec: &TableSpec,
     partition: PartitionHour,
-    batch: &RecordBatch,
+    mut row_groups: impl Iterator<Item = Result<RecordBatch>>,
+    distinct: &[u64],
     row_group_rows: usize,
 ) -> Result<EncodedFile> {
-    let times = time_values(spec, batch.column(spec.schema.index_of(spec.time_column)?))?;
-    let min_time_ns = compute::min(times).ok_or_else(|| internal(spec, "empty partition"))?;
-    let max_time_ns = compute::max(times).ok_or_else(|| internal(spec, "empty partition"))?;
-    let props = writer_properties(spec, batch, row_group_rows, min_time_ns, max_time_ns)?;
+    let time_index = spec.schema.index_of(spec.time_column)?;
+    let first = row_groups
+        .next()
+        .ok_or_else(|| internal(spec, "empty partition"))??;
+    // encodings are judged on the first row group, a sample of the whole
+    let props = writer_properties(spec, &first, distinct, row_group_rows)?;
     let mut writer = ArrowWriter::try_new(Vec::new(), Arc::clone(&spec.schema), Some(props))?;
-    writer.write(batch)?;
+    let (mut rows, mut min_time_ns, mut max_time_ns) = (0, i64::MAX, i64::MIN);
+    for batch in std::iter::once(Ok(first)).chain(row_groups) {
+        let batch = batch?;
+        let times = time_values(spec, batch.column(time_index))?;
+        let (low, high) = compute::min(times)
+            .zip(compute::max(times))
+            .ok_or_else(|| internal(spec, "empty row group"))?;
+        min_time_ns = min_time_ns.min(low);
+        max_time_ns = max_time_ns.max(high);
+        rows += batch.num_rows() as u64;
+        // each batch is one row group: it holds `row_group_rows` rows, except the last
+        writer.write(&batch)?;
+    }
+    writer.append_key_value_metadata(KeyValue::new(MIN_TIME_KEY.into(), min_time_ns.to_string()));
+    writer.append_key_value_metadata(KeyValue::new(MAX_TIME_KEY.into(), max_time_ns.to_string()));
     // `finish` writes the footer and flushes into the Vec; `into_inner` would write it again
     let metadata = writer.finish()?;
     let bytes = Bytes::from(std::mem::take(writer.inner_mut()));
@@ -206,7 +250,7 @@ fn encode_file(
     Ok(EncodedFile {
         relative: PartitionedPath::new_file(spec.name, partition),
         bytes,
-        rows: batch.num_rows() as u64,
+        rows,
         min_time_ns,
         max_time_ns,
         keys,
@@ -216,9 +260,8 @@ fn encode_file(
 fn writer_properties(
     spec: &TableSpec,
     batch: &RecordBatch,
+    distinct: &[u64],
     row_group_rows: usize,
-    min_time_ns: i64,
-    max_time_ns: i64,
 ) -> Result<WriterProperties> {
     let parquet_schema = ArrowSchemaConverter::new().convert(&spec.schema)?;
     let leaf_index = |name: &str| {
@@ -249,11 +292,10 @@ fn writer_properties(
         .set_max_row_group_row_count(Some(row_group_rows))
         .set_data_page_row_count_limit(DATA_PAGE_ROW_LIMIT)
         .set_sorting_columns(Some(sorting))
-        .set_key_value_metadata(Some(vec![
-            KeyValue::new(FORMAT_VERSION_KEY.into(), FORMAT_VERSION.to_string()),
-            KeyValue::new(MIN_TIME_KEY.into(), min_time_ns.to_string()),
-            KeyValue::new(MAX_TIME_KEY.into(), max_time_ns.to_string()),
-        ]));
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            FORMAT_VERSION_KEY.into(),
+            FORMAT_VERSION.to_string(),
+        )]));
     for column in parquet_schema.columns() {
         let path = column.path();
         let parts = path.parts();
@@ -290,10 +332,9 @@ fn writer_properties(
             .set_column_dictionary_enabled(path.clone(), false)
             .set_column_encoding(path, Encoding::PLAIN);
     }
-    for name in &spec.bloom_filter_columns {
-        let column = batch.column(spec.schema.index_of(name)?);
+    for (name, &distinct) in spec.bloom_filter_columns.iter().zip(distinct) {
         // the filter is per row group, so no more distinct values than rows in a group
-        let ndv = distinct_count(column)?.clamp(1, row_group_rows as u64);
+        let ndv = distinct.clamp(1, row_group_rows as u64);
         let path = ColumnPath::from(*name);
         builder = builder
             .set_column_bloom_filter_enabled(path.clone(), true)
@@ -370,16 +411,22 @@ fn int64_values(column: &ArrayRef) -> Option<&[i64]> {
     }
 }
 
-/// Number of distinct values (nulls count as one) in a column.
-fn distinct_count(column: &ArrayRef) -> Result<u64> {
+/// Number of distinct values (nulls count as one) among the rows `rows` of a column.
+fn distinct_count(column: &ArrayRef, rows: &[u32]) -> Result<u64> {
     if let Some(strings) = column.as_string_opt::<i32>() {
-        let mut distinct: HashSet<Option<&str>> = HashSet::with_capacity(strings.len());
-        distinct.extend(strings.iter());
+        let mut distinct: HashSet<Option<&str>> = HashSet::new();
+        distinct.extend(rows.iter().map(|&row| {
+            let row = row as usize;
+            strings.is_valid(row).then(|| strings.value(row))
+        }));
         return Ok(distinct.len() as u64);
     }
     let converter = RowConverter::new(vec![SortField::new(column.data_type().clone())])?;
-    let rows = converter.convert_columns(std::slice::from_ref(column))?;
-    let distinct: HashSet<_> = rows.iter().collect();
+    let converted = converter.convert_columns(std::slice::from_ref(column))?;
+    let distinct: HashSet<_> = rows
+        .iter()
+        .map(|&row| converted.row(row as usize))
+        .collect();
     Ok(distinct.len() as u64)
 }
 
@@ -590,6 +637,17 @@ mod tests {
             kv.iter()
                 .any(|kv| kv.key == FORMAT_VERSION_KEY && kv.value.as_deref() == Some("1"))
         );
+        // the time range spans every row group, in the footer and in what the flush returns
+        let (first, last) = (BASE_NS, BASE_NS + 999 * 1_000_000);
+        let value_of = |key: &str| {
+            kv.iter()
+                .find(|kv| kv.key == key)
+                .and_then(|kv| kv.value.as_deref()?.parse::<i64>().ok())
+        };
+        assert_eq!(value_of(MIN_TIME_KEY), Some(first));
+        assert_eq!(value_of(MAX_TIME_KEY), Some(last));
+        assert_eq!((files[0].min_time_ns, files[0].max_time_ns), (first, last));
+        assert_eq!(files[0].rows, 1000);
         assert!(matches!(
             metadata.row_group(0).column(1).compression(),
             Compression::ZSTD(_)
@@ -716,7 +774,9 @@ mod tests {
             sort_columns: vec!["trace_id", "start_time"],
             bloom_filter_columns: vec!["trace_id"],
         };
-        let props = writer_properties(&spec, &batch, 65_536, 0, 0).unwrap();
+        let all_rows: Vec<u32> = (0..batch.num_rows() as u32).collect();
+        let distinct = distinct_count(batch.column(0), &all_rows).unwrap();
+        let props = writer_properties(&spec, &batch, &[distinct], 65_536).unwrap();
         let column = |name: &str| ColumnPath::from(name);
         // page statistics (and so a page index) on the sort columns, chunk statistics elsewhere
         assert_eq!(
