@@ -196,7 +196,7 @@ impl Default for StorageConfig {
             wal_segment_bytes: 64 << 20,
             flush_max_bytes: 128 << 20,
             flush_max_age: Duration::from_secs(300),
-            head_limit_bytes: 384 << 20,
+            head_limit_bytes: 320 << 20,
             wal_queue_limit_bytes: 64 << 20,
             row_group_rows: 65_536,
         }
