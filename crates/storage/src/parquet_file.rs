@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, TimestampNanosecondArray};
 use arrow::compute::{self, SortColumn, SortOptions};
 use arrow::datatypes::{DataType, Int64Type, TimeUnit};
-use arrow::row::{RowConverter, SortField};
+use arrow::row::{RowConverter, Rows, SortField};
 use bytes::Bytes;
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::ArrowWriter;
@@ -136,12 +136,13 @@ pub(crate) fn encode_partitions(
     let bloom_columns = spec
         .bloom_filter_columns
         .iter()
-        .map(
-            |name| match spec.sort_columns.iter().position(|c| c == name) {
-                Some(position) => Ok(Arc::clone(&keys[position])),
-                None => whole_column(column_of(name)?),
-            },
-        )
+        .map(|name| {
+            let column = match spec.sort_columns.iter().position(|c| c == name) {
+                Some(position) => Arc::clone(&keys[position]),
+                None => whole_column(column_of(name)?)?,
+            };
+            DistinctCounter::new(column)
+        })
         .collect::<Result<Vec<_>>>()?;
     drop(keys);
 
@@ -175,8 +176,8 @@ pub(crate) fn encode_partitions(
         let run = &order[run_start..run_end];
         let distinct = bloom_columns
             .iter()
-            .map(|column| distinct_count(column, run))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|counter| counter.count(run))
+            .collect::<Vec<_>>();
         let row_groups = run.chunks(row_group_rows).map(|rows| {
             let rows: Vec<(usize, usize)> = rows.iter().map(|&row| locate(row)).collect();
             Ok(compute::interleave_record_batch(&batches, &rows)?)
@@ -411,23 +412,44 @@ fn int64_values(column: &ArrayRef) -> Option<&[i64]> {
     }
 }
 
-/// Number of distinct values (nulls count as one) among the rows `rows` of a column.
-fn distinct_count(column: &ArrayRef, rows: &[u32]) -> Result<u64> {
-    if let Some(strings) = column.as_string_opt::<i32>() {
-        let mut distinct: HashSet<Option<&str>> = HashSet::new();
-        distinct.extend(rows.iter().map(|&row| {
-            let row = row as usize;
-            strings.is_valid(row).then(|| strings.value(row))
-        }));
-        return Ok(distinct.len() as u64);
+/// Counts the distinct values (nulls count as one) among chosen rows of one column. A column
+/// of another type than strings is converted to comparable rows once, however many partitions
+/// of it are counted.
+enum DistinctCounter {
+    Strings(ArrayRef),
+    Rows(Rows),
+}
+
+impl DistinctCounter {
+    fn new(column: ArrayRef) -> Result<Self> {
+        if column.as_string_opt::<i32>().is_some() {
+            return Ok(Self::Strings(column));
+        }
+        let converter = RowConverter::new(vec![SortField::new(column.data_type().clone())])?;
+        Ok(Self::Rows(
+            converter.convert_columns(std::slice::from_ref(&column))?,
+        ))
     }
-    let converter = RowConverter::new(vec![SortField::new(column.data_type().clone())])?;
-    let converted = converter.convert_columns(std::slice::from_ref(column))?;
-    let distinct: HashSet<_> = rows
-        .iter()
-        .map(|&row| converted.row(row as usize))
-        .collect();
-    Ok(distinct.len() as u64)
+
+    fn count(&self, rows: &[u32]) -> u64 {
+        let distinct = match self {
+            Self::Strings(column) => {
+                let strings = column.as_string::<i32>();
+                let mut distinct: HashSet<Option<&str>> = HashSet::with_capacity(rows.len());
+                distinct.extend(rows.iter().map(|&row| {
+                    let row = row as usize;
+                    strings.is_valid(row).then(|| strings.value(row))
+                }));
+                distinct.len()
+            }
+            Self::Rows(converted) => {
+                let mut distinct = HashSet::with_capacity(rows.len());
+                distinct.extend(rows.iter().map(|&row| converted.row(row as usize)));
+                distinct.len()
+            }
+        };
+        distinct as u64
+    }
 }
 
 /// Describes an existing file from its footer.
@@ -775,7 +797,9 @@ mod tests {
             bloom_filter_columns: vec!["trace_id"],
         };
         let all_rows: Vec<u32> = (0..batch.num_rows() as u32).collect();
-        let distinct = distinct_count(batch.column(0), &all_rows).unwrap();
+        let distinct = DistinctCounter::new(Arc::clone(batch.column(0)))
+            .unwrap()
+            .count(&all_rows);
         let props = writer_properties(&spec, &batch, &[distinct], 65_536).unwrap();
         let column = |name: &str| ColumnPath::from(name);
         // page statistics (and so a page index) on the sort columns, chunk statistics elsewhere
@@ -898,6 +922,35 @@ mod tests {
         );
         assert_eq!(described.keys, files[0].keys);
         assert!(described.keys.covers("trace_id"));
+    }
+
+    #[test]
+    fn distinct_values_are_counted_among_the_chosen_rows() {
+        let strings: ArrayRef = Arc::new(arrow::array::StringArray::from(vec![
+            Some("a"),
+            Some("b"),
+            Some("a"),
+            None,
+            None,
+        ]));
+        let numbers: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(7),
+            Some(8),
+            Some(7),
+            None,
+            None,
+        ]));
+        for column in [strings, numbers] {
+            let counter = DistinctCounter::new(column).unwrap();
+            assert_eq!(
+                counter.count(&[0, 1, 2, 3, 4]),
+                3,
+                "nulls count as one value"
+            );
+            assert_eq!(counter.count(&[0, 2]), 1);
+            assert_eq!(counter.count(&[2, 1]), 2);
+            assert_eq!(counter.count(&[]), 0);
+        }
     }
 
     #[test]
