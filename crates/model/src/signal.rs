@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, MapBuilder, MapFieldNames, StringBuilder};
+use arrow::array::{ArrayRef, MapBuilder, MapFieldNames, StringArray, StringBuilder};
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 
 use crate::spans::{ScopeContext, UNKNOWN_SERVICE, hex_id};
@@ -70,40 +70,56 @@ pub(crate) fn new_map_builder(
     )
 }
 
-/// What every point or record of one resource shares, rendered once.
-#[derive(Debug, Clone, Default)]
+/// What every point or record of one resource shares, rendered once: its attribute map
+/// entries as string arrays, which each row's map copies in one move per array.
+#[derive(Debug, Clone)]
 pub struct SignalResource {
     service_name: String,
-    attributes: Vec<(String, String)>,
-    attribute_types: Vec<(String, &'static str)>,
+    keys: StringArray,
+    values: StringArray,
+    type_keys: StringArray,
+    type_values: StringArray,
     schema_url: String,
     /// Order-independent hash of the attributes, the resource's part of a metric series id.
     hash: u64,
 }
 
+impl Default for SignalResource {
+    fn default() -> Self {
+        Self::new(&[], "")
+    }
+}
+
 impl SignalResource {
     pub fn new(attributes: &[(&str, Value<'_>)], schema_url: &str) -> Self {
         let mut service_name = None;
-        let mut rendered = Vec::with_capacity(attributes.len());
-        let mut types = Vec::new();
+        let mut keys = StringBuilder::new();
+        let mut values = StringBuilder::new();
+        let mut type_keys = StringBuilder::new();
+        let mut type_values = StringBuilder::new();
         let mut scratch = String::new();
         let hash = attributes_hash(attributes, &mut scratch);
         for (key, value) in attributes {
-            let display = value.to_display_string();
+            scratch.clear();
+            value.render(&mut scratch);
             if *key == "service.name" {
-                service_name = Some(display.clone());
+                service_name = Some(scratch.clone());
             }
             if let Some(tag) = value.type_tag() {
-                types.push(((*key).to_owned(), tag));
+                type_keys.append_value(key);
+                type_values.append_value(tag);
             }
-            rendered.push(((*key).to_owned(), display));
+            keys.append_value(key);
+            values.append_value(&scratch);
         }
         Self {
             service_name: service_name
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| UNKNOWN_SERVICE.to_owned()),
-            attributes: rendered,
-            attribute_types: types,
+            keys: keys.finish(),
+            values: values.finish(),
+            type_keys: type_keys.finish(),
+            type_values: type_values.finish(),
             schema_url: schema_url.to_owned(),
             hash,
         }
@@ -229,16 +245,19 @@ impl ContextColumns {
         // keep equal.
         let _ = self.attributes.append(true);
         let _ = self.attribute_types.append(true);
-        for (key, value) in &resource.attributes {
-            self.resource_attributes.keys().append_value(key);
-            self.resource_attributes.values().append_value(value);
-        }
-        for (key, tag) in &resource.attribute_types {
-            self.resource_attribute_types.keys().append_value(key);
-            self.resource_attribute_types.values().append_value(tag);
-        }
+        // `append_array` fails only when a builder's offsets would pass i32::MAX bytes, which
+        // the body limits keep far away; a failed pair leaves key and value counts unequal,
+        // and the map's `append` then refuses the row rather than misalign it.
+        let _ = self.resource_attributes.keys().append_array(&resource.keys);
+        let _ = self
+            .resource_attributes
+            .values()
+            .append_array(&resource.values);
         let _ = self.resource_attributes.append(true);
-        let _ = self.resource_attribute_types.append(true);
+        let types = &mut self.resource_attribute_types;
+        let _ = types.keys().append_array(&resource.type_keys);
+        let _ = types.values().append_array(&resource.type_values);
+        let _ = types.append(true);
         self.resource_schema_url.append_value(&resource.schema_url);
         self.scope_name.append_value(&scope.name);
         self.scope_version.append_value(&scope.version);
@@ -285,6 +304,71 @@ mod tests {
         let d = [("a", Value::Str("2")), ("b", Value::Int(1))];
         assert_ne!(attributes_hash(&c, &mut s), attributes_hash(&d, &mut s));
         assert_eq!(attributes_hash(&[], &mut s), 0);
+    }
+
+    /// The entries of row `row` of a `Map<Utf8, Utf8>` column.
+    fn entries(array: &ArrayRef, row: usize) -> Vec<(String, String)> {
+        use arrow::array::{Array, AsArray};
+        let map = array.as_map();
+        let entry = map.value(row);
+        let (keys, values) = (
+            entry.column(0).as_string::<i32>(),
+            entry.column(1).as_string::<i32>(),
+        );
+        (0..entry.len())
+            .map(|i| (keys.value(i).to_owned(), values.value(i).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_row_carries_its_resource_and_its_own_attributes() {
+        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let a = SignalResource::new(
+            &[
+                ("service.name", Value::Str("cart")),
+                ("replicas", Value::Int(3)),
+                ("k8s.pod.name", Value::Str("cart-1")),
+            ],
+            "https://opentelemetry.io/schemas/1.26.0",
+        );
+        let b = SignalResource::new(&[("host.name", Value::Str("node-7"))], "");
+        assert_eq!(
+            (a.service_name(), b.service_name()),
+            ("cart", UNKNOWN_SERVICE)
+        );
+        let scope = ScopeContext::new("lib", "1.0", &[], "");
+        let mut columns = ContextColumns::with_capacity(3);
+        columns.append(&a, &scope, &[("ok", Value::Bool(true))]);
+        columns.append(&b, &scope, &[]);
+        columns.append(&a, &scope, &[("n", Value::Int(1)), ("s", Value::Str("x"))]);
+        let arrays = columns.finish();
+        let (attrs, attr_types, resource, resource_types) =
+            (&arrays[0], &arrays[1], &arrays[2], &arrays[3]);
+        let a_entries = pairs(&[
+            ("service.name", "cart"),
+            ("replicas", "3"),
+            ("k8s.pod.name", "cart-1"),
+        ]);
+        assert_eq!(entries(resource, 0), a_entries);
+        assert_eq!(entries(resource, 1), pairs(&[("host.name", "node-7")]));
+        assert_eq!(entries(resource, 2), a_entries);
+        assert_eq!(entries(resource_types, 0), pairs(&[("replicas", "int")]));
+        assert!(entries(resource_types, 1).is_empty());
+        assert_eq!(entries(resource_types, 2), pairs(&[("replicas", "int")]));
+        assert_eq!(entries(attrs, 0), pairs(&[("ok", "true")]));
+        assert!(entries(attrs, 1).is_empty());
+        assert_eq!(entries(attrs, 2), pairs(&[("n", "1"), ("s", "x")]));
+        assert_eq!(entries(attr_types, 2), pairs(&[("n", "int")]));
+        let urls = arrays[4]
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("strings");
+        assert_eq!(urls.value(0), "https://opentelemetry.io/schemas/1.26.0");
+        assert_eq!(urls.value(1), "");
     }
 
     #[test]
