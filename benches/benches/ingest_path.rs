@@ -27,6 +27,7 @@ fn spans_table() -> TableSpec {
         time_column: col::START_TIME,
         sort_columns: vec![col::TRACE_ID, col::START_TIME],
         bloom_filter_columns: vec![col::TRACE_ID],
+        derived_columns: spans::DERIVED_COLUMNS.to_vec(),
     }
 }
 

@@ -273,7 +273,9 @@ struct SpanColumns<'a> {
     name: StrCol<'a>,
     kind: StrCol<'a>,
     start: &'a TimestampNanosecondArray,
-    end: &'a TimestampNanosecondArray,
+    /// Read only when the duration column is absent or has nulls (Parquet files of `spans`
+    /// do not store `end_time`).
+    end: Option<&'a TimestampNanosecondArray>,
     duration: Option<IntCol<'a>>,
     status: StrCol<'a>,
     http_status: Option<IntCol<'a>>,
@@ -292,6 +294,11 @@ impl<'a> SpanColumns<'a> {
     fn new(batch: &'a RecordBatch) -> Result<Self> {
         let s = |name| StrCol::get(batch, name);
         let o = |name| StrCol::optional(batch, name);
+        let duration = IntCol::optional(batch, span_col::DURATION_NS)?;
+        let end = match &duration {
+            Some(d) if !d.has_nulls() => None,
+            _ => Some(timestamp_ns(batch, span_col::END_TIME)?),
+        };
         Ok(Self {
             trace_id: s(span_col::TRACE_ID)?,
             span_id: s(span_col::SPAN_ID)?,
@@ -300,8 +307,8 @@ impl<'a> SpanColumns<'a> {
             name: s(span_col::NAME)?,
             kind: s(span_col::KIND)?,
             start: timestamp_ns(batch, span_col::START_TIME)?,
-            end: timestamp_ns(batch, span_col::END_TIME)?,
-            duration: IntCol::optional(batch, span_col::DURATION_NS)?,
+            end,
+            duration,
             status: s(span_col::STATUS_CODE)?,
             http_status: IntCol::optional(batch, promoted::HTTP_STATUS_CODE)?,
             grpc_status: IntCol::optional(batch, promoted::RPC_GRPC_STATUS_CODE)?,
@@ -570,7 +577,7 @@ impl Aggregator {
         let kind = parse_kind(cols.kind.value(i));
         let duration_ns = match cols.duration.as_ref().and_then(|d| d.value(i)) {
             Some(d) => d,
-            None => cols.end.value(i).saturating_sub(start),
+            None => cols.end.map_or(0, |end| end.value(i).saturating_sub(start)),
         };
         let server_error = kind == SpanKind::Server
             && (cols

@@ -143,6 +143,13 @@ impl<'a> IntCol<'a> {
         Self::get(batch, name).map(Some)
     }
 
+    pub(crate) fn has_nulls(&self) -> bool {
+        match self {
+            Self::I64(a) => a.null_count() > 0,
+            Self::U64(a) => a.null_count() > 0,
+        }
+    }
+
     /// The value at `i`, `None` for a null.
     #[inline]
     pub(crate) fn value(&self, i: usize) -> Option<i64> {

@@ -33,6 +33,7 @@ pub fn tables() -> Vec<TableSpec> {
         time_column: col::START_TIME,
         sort_columns: vec![col::TRACE_ID, col::START_TIME],
         bloom_filter_columns: vec![col::TRACE_ID],
+        derived_columns: spans::DERIVED_COLUMNS.to_vec(),
     }];
     tables.extend(meshscope_graph::tables().into_iter().map(|t| TableSpec {
         name: t.name,
@@ -40,6 +41,7 @@ pub fn tables() -> Vec<TableSpec> {
         time_column: t.time_column,
         sort_columns: t.sort_columns.to_vec(),
         bloom_filter_columns: t.bloom_filter_columns.to_vec(),
+        derived_columns: vec![],
     }));
     // metrics: one table per point type, sorted so a metric's series lie together in time order
     {
@@ -53,6 +55,7 @@ pub fn tables() -> Vec<TableSpec> {
                     time_column: m::TIME,
                     sort_columns: vec![m::METRIC_NAME, m::SERVICE_NAME, m::SERIES_ID, m::TIME],
                     bloom_filter_columns: vec![],
+                    derived_columns: vec![],
                 }),
         );
     }
@@ -66,6 +69,7 @@ pub fn tables() -> Vec<TableSpec> {
             meshscope_model::logs::col::TIME,
         ],
         bloom_filter_columns: vec![meshscope_model::logs::col::TRACE_ID],
+        derived_columns: vec![],
     });
     tables
 }

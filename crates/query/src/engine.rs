@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{Array, RecordBatch};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
     MemorySchemaProvider, SchemaProvider,
@@ -23,7 +23,7 @@ use datafusion::execution::memory_pool::{
     TrackConsumersPool,
 };
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{Expr, LogicalPlan, cast, col as column};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::StreamExt;
 use meshscope_model::spans::{self, col};
@@ -131,6 +131,21 @@ impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// `end_time` of the `spans` table over the columns its files store (see
+/// `meshscope_model::spans::DERIVED_COLUMNS`): `start_time + duration_ns`, typed as the column.
+fn end_time_expr() -> Expr {
+    let schema = spans::schema();
+    let end_type = schema
+        .field_with_name(col::END_TIME)
+        .map(|f| f.data_type().clone())
+        .unwrap_or(DataType::Timestamp(
+            TimeUnit::Nanosecond,
+            Some("UTC".into()),
+        ));
+    let start_ns = cast(column(col::START_TIME), DataType::Int64);
+    cast(start_ns + column(col::DURATION_NS), end_type)
 }
 
 fn session_config(config: &QueryConfig) -> SessionConfig {
@@ -283,7 +298,10 @@ impl Inner {
     /// A session over a snapshot taken now, with its own memory pool.
     fn new_query(&self) -> Result<QueryCtx> {
         let snapshot = self.storage.snapshot(spans::TABLE)?;
-        let table = Arc::new(SnapshotTable::new(snapshot, col::START_TIME));
+        let table = Arc::new(
+            SnapshotTable::new(snapshot, col::START_TIME)
+                .with_derived(col::END_TIME, end_time_expr()),
+        );
         let pool = Arc::new(QueryPool::new(
             self.config.memory_limit_bytes,
             Arc::clone(&self.reserved),

@@ -51,6 +51,67 @@ async fn layouts_store_what_they_say() {
     }
 }
 
+/// Every column of every row, `end_time` included (files do not store it: it is computed from
+/// `start_time + duration_ns`), reads the same whether the row sits in the head or in a file.
+#[tokio::test]
+async fn rows_read_the_same_from_head_and_files() {
+    let mut layouts = Vec::new();
+    for layout in LAYOUTS {
+        let (_dir, _storage, engine) = setup(layout).await;
+        let all = engine
+            .sql("SELECT * FROM spans ORDER BY span_id")
+            .await
+            .expect("all columns");
+        let all = datafusion::arrow::compute::concat_batches(&all.schema, &all.batches)
+            .expect("one batch");
+        assert_eq!(all.num_rows(), 6, "{layout:?}");
+        assert_eq!(all.schema(), meshscope_model::spans::schema(), "{layout:?}");
+        // the derived column alone, and under a filter on it
+        let end_only = engine
+            .sql("SELECT end_time FROM spans ORDER BY span_id")
+            .await
+            .expect("end_time alone");
+        assert_eq!(
+            end_only
+                .batches
+                .iter()
+                .map(|b| b.column(0))
+                .cloned()
+                .collect::<Vec<_>>(),
+            vec![all.column_by_name("end_time").expect("end_time").clone()],
+            "{layout:?}"
+        );
+        let late = engine
+            .sql(&format!(
+                "SELECT count(*) FROM spans WHERE end_time > to_timestamp_nanos({})",
+                BASE + 10 * MIN
+            ))
+            .await
+            .expect("filter on end_time");
+        assert_eq!(single_i64(&late.batches), 3, "{layout:?}");
+        layouts.push((layout, all));
+    }
+    let (_, head) = &layouts[0];
+    let ends = head
+        .column_by_name("end_time")
+        .expect("end_time")
+        .as_primitive::<datafusion::arrow::datatypes::TimestampNanosecondType>();
+    let starts = head
+        .column_by_name("start_time")
+        .expect("start_time")
+        .as_primitive::<datafusion::arrow::datatypes::TimestampNanosecondType>();
+    let durations = head
+        .column_by_name("duration_ns")
+        .expect("duration_ns")
+        .as_primitive::<Int64Type>();
+    for i in 0..head.num_rows() {
+        assert_eq!(ends.value(i), starts.value(i) + durations.value(i));
+    }
+    for (layout, rows) in &layouts[1..] {
+        assert_eq!(rows, head, "{layout:?} against the head");
+    }
+}
+
 #[tokio::test]
 async fn trace_by_id_returns_every_span_in_every_layout() {
     for layout in LAYOUTS {

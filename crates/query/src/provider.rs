@@ -25,7 +25,7 @@ use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute;
 use datafusion::arrow::datatypes::{SchemaRef, TimestampNanosecondType};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::ScalarValue;
+use datafusion::common::{DFSchema, DataFusionError, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -37,8 +37,11 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
 use meshscope_storage::{KeyIndex, ParquetFile, TableSnapshot};
 use parking_lot::Mutex;
@@ -281,6 +284,9 @@ impl<'f> Pins<'f> {
 pub struct SnapshotTable {
     snapshot: TableSnapshot,
     time_column: &'static str,
+    /// How each column the files leave out (see `TableSnapshot::file_schema`) is computed from
+    /// the columns they store.
+    derived: Vec<(&'static str, Expr)>,
     /// Min and max of the time column of each head batch (`None`: empty or unreadable),
     /// computed when a scan first has time bounds.
     head_ranges: OnceLock<Vec<Option<(i64, i64)>>>,
@@ -292,9 +298,93 @@ impl SnapshotTable {
         Self {
             snapshot,
             time_column,
+            derived: Vec::new(),
             head_ranges: OnceLock::new(),
             scans: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Computes `column`, which the table's files do not store, with `expr` over the columns
+    /// they do. A file scan fails if a derived column of the file schema has no expression.
+    pub fn with_derived(mut self, column: &'static str, expr: Expr) -> Self {
+        self.derived.push((column, expr));
+        self
+    }
+
+    /// The scan of `files` with the columns of `projection` (of the table schema): files are
+    /// read with the file schema, and derived columns are computed over what they store.
+    async fn file_scan(
+        &self,
+        state: &dyn Session,
+        files: Vec<FileChoice<'_>>,
+        projection: Option<&Vec<usize>>,
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let schema = &self.snapshot.schema;
+        let file_schema = &self.snapshot.file_schema;
+        let partitions = state.config().target_partitions();
+        let format = ParquetFormat::default().with_options(state.default_table_options().parquet);
+        let scan = |file_projection: Option<Vec<usize>>| {
+            let source = format.file_source(Arc::clone(file_schema).into());
+            FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+                .with_file_groups(Self::file_groups(files, partitions))
+                .with_projection_indices(file_projection)
+                .map(|b| b.with_limit(limit).build())
+        };
+        if Arc::ptr_eq(schema, file_schema) || schema == file_schema {
+            return format
+                .create_physical_plan(state, scan(projection.cloned())?)
+                .await;
+        }
+        let wanted: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..schema.fields().len()).collect(),
+        };
+        // the stored columns the output needs, directly or to compute a derived one
+        let mut needed = Vec::new();
+        for &index in &wanted {
+            let name = schema.field(index).name();
+            match file_schema.index_of(name) {
+                Ok(stored) => needed.push(stored),
+                Err(_) => {
+                    for column in self.derivation(name)?.column_refs() {
+                        needed.push(file_schema.index_of(&column.name)?);
+                    }
+                }
+            }
+        }
+        needed.sort_unstable();
+        needed.dedup();
+        let read_schema = Arc::new(file_schema.project(&needed)?);
+        let read_df_schema = DFSchema::try_from(Arc::clone(&read_schema))?;
+        let plan = format
+            .create_physical_plan(state, scan(Some(needed))?)
+            .await?;
+        let mut exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = Vec::with_capacity(wanted.len());
+        for &index in &wanted {
+            let name = schema.field(index).name();
+            let expr: Arc<dyn PhysicalExpr> = match read_schema.index_of(name) {
+                Ok(i) => Arc::new(Column::new(name, i)),
+                Err(_) => {
+                    let expr = self.derivation(name)?.clone();
+                    state.create_physical_expr(expr, &read_df_schema)?
+                }
+            };
+            exprs.push((expr, name.clone()));
+        }
+        Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
+    }
+
+    fn derivation(&self, column: &str) -> DfResult<&Expr> {
+        self.derived
+            .iter()
+            .find(|(name, _)| *name == column)
+            .map(|(_, expr)| expr)
+            .ok_or_else(|| {
+                DataFusionError::Internal(format!(
+                    "column {column} is not stored in files and has no derivation"
+                ))
+            })
     }
 
     fn head_ranges(&self) -> &[Option<(i64, i64)>] {
@@ -475,15 +565,7 @@ impl TableProvider for SnapshotTable {
         if !files.is_empty() {
             choice.files_scanned = files.len();
             choice.file_bytes_scanned = files.iter().map(|f| f.file.size_bytes).sum();
-            let format =
-                ParquetFormat::default().with_options(state.default_table_options().parquet);
-            let source = format.file_source(Arc::clone(&schema).into());
-            let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
-                .with_file_groups(Self::file_groups(files, partitions))
-                .with_projection_indices(projection.cloned())?
-                .with_limit(limit)
-                .build();
-            inputs.push(format.create_physical_plan(state, config).await?);
+            inputs.push(self.file_scan(state, files, projection, limit).await?);
         }
         self.scans.lock().push(choice);
 

@@ -3,9 +3,10 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 
 use crate::error::{Error, Result};
 
@@ -22,12 +23,35 @@ pub struct TableSpec {
     pub sort_columns: Vec<&'static str>,
     /// Columns that get a Parquet bloom filter, e.g. `["trace_id"]`.
     pub bloom_filter_columns: Vec<&'static str>,
+    /// Columns of `schema` that Parquet files leave out because readers compute them from
+    /// other columns (`spans.end_time` is `start_time + duration_ns`). The head and the WAL keep
+    /// them; files written before a column became derived may still hold it. Never the time,
+    /// sort or bloom-filter columns.
+    pub derived_columns: Vec<&'static str>,
 }
 
 /// Names a table may not take: they are directories of the store itself.
 const RESERVED_TABLE_NAMES: &[&str] = &["wal"];
 
 impl TableSpec {
+    /// The schema of the table's Parquet files: `schema` without the derived columns.
+    pub fn file_schema(&self) -> SchemaRef {
+        if self.derived_columns.is_empty() {
+            return Arc::clone(&self.schema);
+        }
+        let fields: Vec<_> = self
+            .schema
+            .fields()
+            .iter()
+            .filter(|f| !self.derived_columns.contains(&f.name().as_str()))
+            .cloned()
+            .collect();
+        Arc::new(Schema::new_with_metadata(
+            fields,
+            self.schema.metadata().clone(),
+        ))
+    }
+
     /// Checks the spec against its own schema; `open` refuses a spec that fails.
     pub(crate) fn validate(&self) -> Result<()> {
         let bad = |reason: String| {
@@ -65,6 +89,19 @@ impl TableSpec {
                 return bad(format!(
                     "time column {:?} is not in the schema",
                     self.time_column
+                ));
+            }
+        }
+        for column in &self.derived_columns {
+            if self.schema.field_with_name(column).is_err() {
+                return bad(format!("derived column {column:?} is not in the schema"));
+            }
+            let stored_by_files = *column == self.time_column
+                || self.sort_columns.contains(column)
+                || self.bloom_filter_columns.contains(column);
+            if stored_by_files {
+                return bad(format!(
+                    "column {column:?} is a time, sort or bloom column and cannot be derived"
                 ));
             }
         }

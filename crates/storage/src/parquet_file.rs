@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, TimestampNanosecondArray};
 use arrow::compute::{self, SortColumn, SortOptions};
-use arrow::datatypes::{DataType, Int64Type, TimeUnit};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimeUnit};
 use arrow::row::{RowConverter, Rows, SortField};
 use bytes::Bytes;
 use parquet::arrow::ArrowSchemaConverter;
@@ -163,6 +163,19 @@ pub(crate) fn encode_partitions(
         .downcast_ref::<Int64Array>()
         .ok_or_else(|| internal(spec, "hour keys are not Int64"))?;
 
+    // the columns files store, in file-schema order: derived columns are left out
+    let file_schema = spec.file_schema();
+    let stored = file_schema
+        .fields()
+        .iter()
+        .map(|f| column_of(f.name()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let stored_batches = batches
+        .iter()
+        .map(|b| b.project(&stored))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let stored_batches: Vec<&RecordBatch> = stored_batches.iter().collect();
+
     let mut files = Vec::new();
     let order = order.values();
     let mut run_start = 0;
@@ -180,10 +193,11 @@ pub(crate) fn encode_partitions(
             .collect::<Vec<_>>();
         let row_groups = run.chunks(row_group_rows).map(|rows| {
             let rows: Vec<(usize, usize)> = rows.iter().map(|&row| locate(row)).collect();
-            Ok(compute::interleave_record_batch(&batches, &rows)?)
+            Ok(compute::interleave_record_batch(&stored_batches, &rows)?)
         });
         files.push(encode_file(
             spec,
+            &file_schema,
             PartitionHour::from_index(hour),
             row_groups,
             &distinct,
@@ -217,18 +231,19 @@ fn time_values<'a>(spec: &TableSpec, column: &'a ArrayRef) -> Result<&'a Timesta
 /// `distinct` holds the number of distinct values of each bloom-filter column in the partition.
 fn encode_file(
     spec: &TableSpec,
+    file_schema: &SchemaRef,
     partition: PartitionHour,
     mut row_groups: impl Iterator<Item = Result<RecordBatch>>,
     distinct: &[u64],
     row_group_rows: usize,
 ) -> Result<EncodedFile> {
-    let time_index = spec.schema.index_of(spec.time_column)?;
+    let time_index = file_schema.index_of(spec.time_column)?;
     let first = row_groups
         .next()
         .ok_or_else(|| internal(spec, "empty partition"))??;
     // encodings are judged on the first row group, a sample of the whole
-    let props = writer_properties(spec, &first, distinct, row_group_rows)?;
-    let mut writer = ArrowWriter::try_new(Vec::new(), Arc::clone(&spec.schema), Some(props))?;
+    let props = writer_properties(spec, file_schema, &first, distinct, row_group_rows)?;
+    let mut writer = ArrowWriter::try_new(Vec::new(), Arc::clone(file_schema), Some(props))?;
     let (mut rows, mut min_time_ns, mut max_time_ns) = (0, i64::MAX, i64::MIN);
     for batch in std::iter::once(Ok(first)).chain(row_groups) {
         let batch = batch?;
@@ -260,11 +275,12 @@ fn encode_file(
 
 fn writer_properties(
     spec: &TableSpec,
+    file_schema: &SchemaRef,
     batch: &RecordBatch,
     distinct: &[u64],
     row_group_rows: usize,
 ) -> Result<WriterProperties> {
-    let parquet_schema = ArrowSchemaConverter::new().convert(&spec.schema)?;
+    let parquet_schema = ArrowSchemaConverter::new().convert(file_schema)?;
     let leaf_index = |name: &str| {
         parquet_schema
             .columns()
@@ -618,6 +634,31 @@ mod tests {
     }
 
     #[test]
+    fn files_leave_derived_columns_out() {
+        let spec = TableSpec {
+            derived_columns: vec!["name"],
+            ..spec()
+        };
+        let batches = [batch(0..300), batch(300..600)];
+        let dir = tempfile::tempdir().unwrap();
+        let files = encode_partitions(&spec, &batches, 64).unwrap();
+        let mut ids = Vec::new();
+        for (n, file) in files.iter().enumerate() {
+            let path = write_to(dir.path(), &format!("{n}.parquet"), &file.bytes);
+            let stored = file_schema(&path).unwrap();
+            let names: Vec<&str> = stored.fields().iter().map(|f| f.name().as_str()).collect();
+            assert_eq!(names, ["id", "trace_id", "start_time"]);
+            assert_eq!(stored.fields(), spec.file_schema().fields());
+            let rows = read_parquet_file(&path).unwrap();
+            let merged = compute::concat_batches(&rows[0].schema(), &rows).unwrap();
+            assert!(is_sorted_by_trace_then_time(&merged), "file {n}");
+            ids.extend(ids_of(&rows));
+        }
+        ids.sort_unstable();
+        assert_eq!(ids, (0..600).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn each_file_is_sorted_by_the_sort_columns() {
         let batches = [batch((0..500).rev()), batch((500..1000).rev())];
         let dir = tempfile::tempdir().unwrap();
@@ -795,12 +836,13 @@ mod tests {
             time_column: "start_time",
             sort_columns: vec!["trace_id", "start_time"],
             bloom_filter_columns: vec!["trace_id"],
+            derived_columns: vec![],
         };
         let all_rows: Vec<u32> = (0..batch.num_rows() as u32).collect();
         let distinct = DistinctCounter::new(Arc::clone(batch.column(0)))
             .unwrap()
             .count(&all_rows);
-        let props = writer_properties(&spec, &batch, &[distinct], 65_536).unwrap();
+        let props = writer_properties(&spec, &spec.schema, &batch, &[distinct], 65_536).unwrap();
         let column = |name: &str| ColumnPath::from(name);
         // page statistics (and so a page index) on the sort columns, chunk statistics elsewhere
         assert_eq!(
@@ -856,8 +898,16 @@ mod tests {
                 Encoding::DELTA_LENGTH_BYTE_ARRAY,
                 ID_PAGE_BYTES,
             ),
-            (column("start_time"), Encoding::PLAIN, DEFAULT_PAGE_SIZE),
-            (event("time"), Encoding::PLAIN, DEFAULT_PAGE_SIZE),
+            (
+                column("start_time"),
+                Encoding::BYTE_STREAM_SPLIT,
+                DEFAULT_PAGE_SIZE,
+            ),
+            (
+                event("time"),
+                Encoding::BYTE_STREAM_SPLIT,
+                DEFAULT_PAGE_SIZE,
+            ),
         ] {
             assert!(!props.dictionary_enabled(&path), "{path}");
             assert_eq!(props.encoding(&path), Some(encoding), "{path}");

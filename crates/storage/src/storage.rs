@@ -49,6 +49,9 @@ impl std::fmt::Debug for Storage {
 #[derive(Debug, Clone)]
 pub struct TableSnapshot {
     pub schema: SchemaRef,
+    /// The schema the table's files are read with: `schema` without its derived columns (see
+    /// [`TableSpec::derived_columns`]), which readers of files compute.
+    pub file_schema: SchemaRef,
     /// Rows not yet in Parquet files, oldest first.
     pub head: Vec<RecordBatch>,
     /// The bloom filters of the table's bloom-filter columns of each head batch, in the order
@@ -320,8 +323,10 @@ impl Storage {
         let index = self.inner.table_index(table)?;
         let state = self.inner.shared.state.lock();
         let table = &state.tables[index];
+        let spec = &self.inner.specs[index];
         Ok(TableSnapshot {
-            schema: Arc::clone(&self.inner.specs[index].schema),
+            schema: Arc::clone(&spec.schema),
+            file_schema: spec.file_schema(),
             head: table.head.batches(),
             head_keys: table.head.keys(),
             files: table.catalog.files().to_vec(),

@@ -182,6 +182,27 @@ async fn invalid_specs_and_configs_are_refused() {
             },
             "missing",
         ),
+        (
+            TableSpec {
+                derived_columns: vec!["missing"],
+                ..spec()
+            },
+            "derived column \"missing\" is not in the schema",
+        ),
+        (
+            TableSpec {
+                derived_columns: vec!["start_time"],
+                ..spec()
+            },
+            "cannot be derived",
+        ),
+        (
+            TableSpec {
+                derived_columns: vec!["trace_id"],
+                ..spec()
+            },
+            "cannot be derived",
+        ),
     ];
     for (bad, expect) in cases {
         let err = Storage::open(config(dir.path()), vec![bad])

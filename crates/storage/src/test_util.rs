@@ -38,6 +38,7 @@ pub(crate) fn spec() -> TableSpec {
         time_column: "start_time",
         sort_columns: vec!["trace_id", "start_time"],
         bloom_filter_columns: vec!["trace_id"],
+        derived_columns: vec![],
     }
 }
 
