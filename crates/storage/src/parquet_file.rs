@@ -394,7 +394,10 @@ const UNIQUE_SAMPLE_ROWS: usize = 4096;
 
 /// The encoding of a top-level column at least half of whose values are distinct (judged on a
 /// sample): strings keep their lengths apart from their bytes (`DELTA_LENGTH_BYTE_ARRAY`),
-/// 64-bit integers and timestamps are `PLAIN`. `None`: the column keeps the dictionary.
+/// 64-bit integers and timestamps are `BYTE_STREAM_SPLIT`, which puts the k-th byte of every
+/// value together so zstd finds the runs in the high bytes of durations and times (durations
+/// −14 %, start times −4 % against `PLAIN` on the load generator's spans; delta encoding lost
+/// on start times, whose order jumps between traces). `None`: the column keeps the dictionary.
 fn unique_encoding(column: &ArrayRef) -> Option<Encoding> {
     let sample = column.len().min(UNIQUE_SAMPLE_ROWS);
     if sample < 64 {
@@ -408,7 +411,7 @@ fn unique_encoding(column: &ArrayRef) -> Option<Encoding> {
         (distinct.len(), Encoding::DELTA_LENGTH_BYTE_ARRAY)
     } else if let Some(values) = int64_values(column) {
         let distinct: HashSet<i64> = values.iter().take(sample).copied().collect();
-        (distinct.len(), Encoding::PLAIN)
+        (distinct.len(), Encoding::BYTE_STREAM_SPLIT)
     } else {
         return None;
     };
