@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{Array, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
     MemorySchemaProvider, SchemaProvider,
@@ -26,6 +26,7 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{Expr, LogicalPlan, cast, col as column};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::StreamExt;
+use meshscope_model::signal::utc_ns;
 use meshscope_model::spans::{self, col};
 use meshscope_storage::Storage;
 use tokio::sync::Semaphore;
@@ -136,16 +137,8 @@ impl<T> Drop for AbortOnDrop<T> {
 /// `end_time` of the `spans` table over the columns its files store (see
 /// `meshscope_model::spans::DERIVED_COLUMNS`): `start_time + duration_ns`, typed as the column.
 fn end_time_expr() -> Expr {
-    let schema = spans::schema();
-    let end_type = schema
-        .field_with_name(col::END_TIME)
-        .map(|f| f.data_type().clone())
-        .unwrap_or(DataType::Timestamp(
-            TimeUnit::Nanosecond,
-            Some("UTC".into()),
-        ));
     let start_ns = cast(column(col::START_TIME), DataType::Int64);
-    cast(start_ns + column(col::DURATION_NS), end_type)
+    cast(start_ns + column(col::DURATION_NS), utc_ns())
 }
 
 fn session_config(config: &QueryConfig) -> SessionConfig {
