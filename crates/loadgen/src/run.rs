@@ -609,9 +609,11 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn http_400_rejects_the_batch_without_retrying() {
+        // the handler reads the body, as a real receiver does: a response sent before the body
+        // is read may close the connection, and the client would retry the next request
         let router = Router::new().route(
             "/v1/traces",
-            post(|| async {
+            post(|_body: axum::body::Bytes| async {
                 let st = RpcStatus {
                     code: 3,
                     message: "malformed span".into(),
