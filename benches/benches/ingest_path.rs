@@ -1,5 +1,5 @@
-//! The ingest path without the network: OTLP protobuf → validated Arrow batch → sorted,
-//! zstd Parquet with a bloom filter, on realistic mesh spans from `meshscope-loadgen`.
+//! The ingest path without the network: OTLP protobuf, read in place → validated Arrow batch →
+//! sorted, zstd Parquet with a bloom filter, on realistic mesh spans from `meshscope-loadgen`.
 //!
 //! `cargo bench -p meshscope-bench --bench ingest_path` reports spans/s for each stage and
 //! prints the Parquet bytes per span next to the OTLP protobuf bytes per span.
@@ -9,8 +9,6 @@ use arrow::record_batch::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use meshscope_loadgen::{Encoding, Generator, GeneratorConfig, TimeBase};
 use meshscope_storage::{TableSpec, encode_parquet};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 
 /// The server's allocator, so the figures match what the binary does.
 #[global_allocator]
@@ -48,13 +46,10 @@ fn payloads() -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn decode(payload: &[u8]) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest::decode(payload).expect("valid protobuf")
-}
-
+/// What a receiver does with a request body: validate and convert it, reading it in place.
 fn to_arrow(payload: &[u8]) -> RecordBatch {
     let converted =
-        meshscope_ingest::traces_to_batch(&decode(payload), i64::MAX / 2).expect("convert");
+        meshscope_ingest::traces_protobuf_to_batch(payload, i64::MAX / 2).expect("convert");
     assert_eq!(converted.rejected, 0, "{}", converted.message);
     converted.batch
 }
@@ -104,14 +99,6 @@ fn ingest_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("ingest_path");
     group.throughput(Throughput::Elements(spans));
     group.sample_size(10);
-    group.bench_function("decode", |b| {
-        b.iter(|| {
-            payloads
-                .iter()
-                .map(|p| decode(p).resource_spans.len())
-                .sum::<usize>()
-        })
-    });
     group.bench_function("decode_to_arrow", |b| {
         b.iter(|| {
             payloads

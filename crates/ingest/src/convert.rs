@@ -1,7 +1,10 @@
 //! OTLP traces → `spans` record batches, with per-span validation.
 //!
-//! A span whose ids or times are unusable is rejected on its own (and counted for the
-//! response's `partial_success`); the rest of the request is kept.
+//! A request is read in place from its protobuf bytes ([`crate::wire`]): ids, names and
+//! attributes go from the body straight into the batch's builders. A body that is not a valid
+//! `ExportTraceServiceRequest` is refused whole, as a decoder would refuse it. A span whose ids
+//! or times are unusable is rejected on its own (and counted for the response's
+//! `partial_success`); the rest of the request is kept.
 
 use std::fmt::Write as _;
 
@@ -12,9 +15,10 @@ use meshscope_model::{
 };
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
 
 use crate::error::{Error, Result};
+use crate::wire::{Fields, Wire, WireError, WireResult};
 
 /// Earliest start time accepted: 2000-01-01T00:00:00Z.
 pub const MIN_TIME_NS: i64 = 946_684_800_000_000_000;
@@ -35,139 +39,504 @@ pub struct Converted {
     pub message: String,
 }
 
+impl From<WireError> for Error {
+    fn from(e: WireError) -> Self {
+        Error::InvalidArgument(format!("invalid ExportTraceServiceRequest protobuf: {e}"))
+    }
+}
+
 /// Converts and validates every span of `request`. `now_ns` bounds future timestamps.
 pub fn traces_to_batch(request: &ExportTraceServiceRequest, now_ns: i64) -> Result<Converted> {
-    let mut hint = BatchHint::default();
-    for resource_spans in &request.resource_spans {
-        let resource_attributes = resource_spans
-            .resource
-            .as_ref()
-            .map_or(0, |r| r.attributes.len());
-        for scope_spans in &resource_spans.scope_spans {
-            hint.spans += scope_spans.spans.len();
-            hint.resource_attributes += scope_spans.spans.len() * resource_attributes;
-            hint.attributes += scope_spans
-                .spans
-                .iter()
-                .map(|s| s.attributes.len())
-                .sum::<usize>();
+    traces_protobuf_to_batch(&request.encode_to_vec(), now_ns)
+}
+
+/// Converts and validates every span of an `ExportTraceServiceRequest` given as protobuf,
+/// reading it in place. `now_ns` bounds future timestamps. A body that is not a valid request
+/// is an [`Error::InvalidArgument`].
+pub fn traces_protobuf_to_batch(body: &[u8], now_ns: i64) -> Result<Converted> {
+    let mut conversion = Conversion {
+        builder: SpanBatchBuilder::with_hint(count(body)),
+        now_ns,
+        total: 0,
+        rejected: 0,
+        message: String::new(),
+    };
+    let mut ri = 0;
+    for field in Fields::of(body, 0)? {
+        if let (1, wire) = field? {
+            let resource_spans = wire.bytes("ExportTraceServiceRequest.resource_spans")?;
+            conversion.resource_spans(resource_spans, ri, 1)?;
+            ri += 1;
         }
     }
-    let total = hint.spans;
-    let mut builder = SpanBatchBuilder::with_hint(hint);
-    let mut rejected = 0usize;
-    let mut message = String::new();
-    let mut attrs = Vec::new();
+    conversion.finish()
+}
 
-    for (ri, resource_spans) in request.resource_spans.iter().enumerate() {
-        let resource_attrs = resource_spans
-            .resource
-            .as_ref()
-            .map(|r| key_values(&r.attributes))
-            .unwrap_or_default();
-        let resource = ResourceContext::new(&resource_attrs, &resource_spans.schema_url);
-        for (si, scope_spans) in resource_spans.scope_spans.iter().enumerate() {
-            let scope = match &scope_spans.scope {
-                Some(s) => ScopeContext::new(
-                    &s.name,
-                    &s.version,
-                    &key_values(&s.attributes),
-                    &scope_spans.schema_url,
-                ),
-                None => ScopeContext::new("", "", &[], &scope_spans.schema_url),
-            };
-            for (pi, span) in scope_spans.spans.iter().enumerate() {
-                match check_span(span, now_ns) {
-                    Ok(checked) => {
-                        attrs.clear();
-                        attrs.extend(span.attributes.iter().map(key_value));
-                        let events: Vec<EventInput<'_>> = span
-                            .events
-                            .iter()
-                            .map(|e| EventInput {
-                                time_ns: clamp_time(e.time_unix_nano),
-                                name: &e.name,
-                                attributes: key_values(&e.attributes),
-                                dropped_attributes_count: e.dropped_attributes_count,
-                            })
-                            .collect();
-                        let mut dropped_links = span.dropped_links_count;
-                        let links: Vec<LinkInput<'_>> =
-                            span.links
-                                .iter()
-                                .filter_map(|l| {
-                                    let link = link_ids(&l.trace_id, &l.span_id).map(
-                                        |(trace_id, span_id)| LinkInput {
-                                            trace_id,
-                                            span_id,
-                                            trace_state: &l.trace_state,
-                                            attributes: key_values(&l.attributes),
-                                            dropped_attributes_count: l.dropped_attributes_count,
-                                            flags: l.flags,
-                                        },
-                                    );
-                                    if link.is_none() {
-                                        dropped_links = dropped_links.saturating_add(1);
-                                    }
-                                    link
-                                })
-                                .collect();
-                        let status = span.status.as_ref();
-                        builder.append(
-                            &resource,
-                            &scope,
-                            &SpanInput {
-                                trace_id: checked.trace_id,
-                                span_id: checked.span_id,
-                                parent_span_id: checked.parent_span_id,
-                                trace_state: &span.trace_state,
-                                flags: span.flags,
-                                name: &span.name,
-                                kind: SpanKind::from_otlp(span.kind),
-                                start_ns: checked.start_ns,
-                                end_ns: checked.end_ns,
-                                status: StatusCode::from_otlp(status.map_or(0, |s| s.code)),
-                                status_message: status.map_or("", |s| s.message.as_str()),
-                                attributes: &attrs,
-                                dropped_attributes_count: span.dropped_attributes_count,
-                                events: &events,
-                                dropped_events_count: span.dropped_events_count,
-                                links: &links,
-                                dropped_links_count: dropped_links,
-                            },
-                        );
+/// What a request's spans share while they are converted.
+struct Conversion {
+    builder: SpanBatchBuilder,
+    now_ns: i64,
+    total: usize,
+    rejected: usize,
+    message: String,
+}
+
+/// The fields of one span other than its attributes, events and links.
+#[derive(Default)]
+struct SpanFields<'a> {
+    trace_id: &'a [u8],
+    span_id: &'a [u8],
+    trace_state: &'a str,
+    parent_span_id: &'a [u8],
+    flags: u32,
+    name: &'a str,
+    kind: i32,
+    start: u64,
+    end: u64,
+    dropped_attributes_count: u32,
+    dropped_events_count: u32,
+    dropped_links_count: u32,
+    status_message: &'a str,
+    status_code: i32,
+}
+
+/// A span's repeated fields, reused from span to span.
+#[derive(Default)]
+struct SpanLists<'a> {
+    attributes: Vec<(&'a str, Value<'a>)>,
+    events: Vec<EventInput<'a>>,
+    links: Vec<LinkInput<'a>>,
+    /// Links left out because their ids are unusable.
+    bad_links: u32,
+}
+
+impl Conversion {
+    fn resource_spans(&mut self, message: &[u8], ri: usize, depth: u32) -> Result<()> {
+        let mut attributes = Vec::new();
+        let mut schema_url = "";
+        for field in Fields::of(message, depth)? {
+            match field? {
+                (1, wire) => {
+                    let resource = wire.bytes("ResourceSpans.resource")?;
+                    merge_resource(resource, depth + 1, &mut attributes)?;
+                }
+                (2, wire) => {
+                    wire.bytes("ResourceSpans.scope_spans")?;
+                }
+                (3, wire) => schema_url = wire.string("ResourceSpans.schema_url")?,
+                _ => {}
+            }
+        }
+        // the resource may follow its spans: read them once it is known
+        let resource = ResourceContext::new(&attributes, schema_url);
+        let mut si = 0;
+        for field in Fields::of(message, depth)? {
+            if let (2, wire) = field? {
+                self.scope_spans(
+                    wire.bytes("ResourceSpans.scope_spans")?,
+                    &resource,
+                    (ri, si),
+                    depth + 1,
+                )?;
+                si += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn scope_spans(
+        &mut self,
+        message: &[u8],
+        resource: &ResourceContext,
+        (ri, si): (usize, usize),
+        depth: u32,
+    ) -> Result<()> {
+        let mut scope = ScopeFields::default();
+        let mut schema_url = "";
+        for field in Fields::of(message, depth)? {
+            match field? {
+                (1, wire) => {
+                    scope.merge(wire.bytes("ScopeSpans.scope")?, depth + 1)?;
+                }
+                (2, wire) => {
+                    wire.bytes("ScopeSpans.spans")?;
+                }
+                (3, wire) => schema_url = wire.string("ScopeSpans.schema_url")?,
+                _ => {}
+            }
+        }
+        let scope = ScopeContext::new(scope.name, scope.version, &scope.attributes, schema_url);
+        let mut lists = SpanLists::default();
+        let mut pi = 0;
+        for field in Fields::of(message, depth)? {
+            if let (2, wire) = field? {
+                let span = wire.bytes("ScopeSpans.spans")?;
+                lists.attributes.clear();
+                lists.events.clear();
+                lists.links.clear();
+                lists.bad_links = 0;
+                let mut fields = SpanFields::default();
+                read_span(span, depth + 1, &mut fields, &mut lists)?;
+                self.total += 1;
+                match check_span(&fields, self.now_ns) {
+                    Ok(checked) => self.builder.append(
+                        resource,
+                        &scope,
+                        &SpanInput {
+                            trace_id: checked.trace_id,
+                            span_id: checked.span_id,
+                            parent_span_id: checked.parent_span_id,
+                            trace_state: fields.trace_state,
+                            flags: fields.flags,
+                            name: fields.name,
+                            kind: SpanKind::from_otlp(fields.kind),
+                            start_ns: checked.start_ns,
+                            end_ns: checked.end_ns,
+                            status: StatusCode::from_otlp(fields.status_code),
+                            status_message: fields.status_message,
+                            attributes: &lists.attributes,
+                            dropped_attributes_count: fields.dropped_attributes_count,
+                            events: &lists.events,
+                            dropped_events_count: fields.dropped_events_count,
+                            links: &lists.links,
+                            dropped_links_count: fields
+                                .dropped_links_count
+                                .saturating_add(lists.bad_links),
+                        },
+                    ),
+                    Err(reason) => self.reject(format_args!(
+                        "resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: {reason}"
+                    )),
+                }
+                pi += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn reject(&mut self, reason: std::fmt::Arguments<'_>) {
+        self.rejected += 1;
+        if self.rejected <= MAX_REASONS {
+            if !self.message.is_empty() {
+                self.message.push_str("; ");
+            }
+            let _ = self.message.write_fmt(reason);
+        }
+    }
+
+    fn finish(mut self) -> Result<Converted> {
+        if self.rejected > MAX_REASONS {
+            let _ = write!(self.message, "; and {} more", self.rejected - MAX_REASONS);
+        }
+        if self.rejected > 0 {
+            let head = format!("{} of {} spans rejected: ", self.rejected, self.total);
+            self.message.insert_str(0, &head);
+        }
+        let batch = self
+            .builder
+            .finish()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(Converted {
+            accepted: batch.num_rows(),
+            batch,
+            rejected: self.rejected,
+            message: self.message,
+        })
+    }
+}
+
+/// How many spans and attributes a request holds, so that the builders allocate once. A quick
+/// look at field numbers only: whatever is malformed, the conversion finds and reports.
+fn count(body: &[u8]) -> BatchHint {
+    fn each<'a>(message: &'a [u8], number: u32, mut f: impl FnMut(&'a [u8])) {
+        let Ok(fields) = Fields::of(message, 0) else {
+            return;
+        };
+        for (n, wire) in fields.map_while(WireResult::ok) {
+            if let (true, Wire::Len(inner)) = (n == number, wire) {
+                f(inner);
+            }
+        }
+    }
+    let mut hint = BatchHint::default();
+    each(body, 1, |resource_spans| {
+        let mut resource_attributes = 0;
+        each(resource_spans, 1, |resource| {
+            each(resource, 1, |_| resource_attributes += 1)
+        });
+        let mut spans = 0;
+        each(resource_spans, 2, |scope_spans| {
+            each(scope_spans, 2, |span| {
+                spans += 1;
+                each(span, 9, |_| hint.attributes += 1);
+            })
+        });
+        hint.spans += spans;
+        hint.resource_attributes += spans * resource_attributes;
+    });
+    hint
+}
+
+/// Reads one span's fields into `fields` and `lists`.
+fn read_span<'a>(
+    message: &'a [u8],
+    depth: u32,
+    fields: &mut SpanFields<'a>,
+    lists: &mut SpanLists<'a>,
+) -> WireResult<()> {
+    for field in Fields::of(message, depth)? {
+        match field? {
+            (1, wire) => fields.trace_id = wire.bytes("Span.trace_id")?,
+            (2, wire) => fields.span_id = wire.bytes("Span.span_id")?,
+            (3, wire) => fields.trace_state = wire.string("Span.trace_state")?,
+            (4, wire) => fields.parent_span_id = wire.bytes("Span.parent_span_id")?,
+            (5, wire) => fields.name = wire.string("Span.name")?,
+            (6, wire) => fields.kind = wire.varint("Span.kind")? as i32,
+            (7, wire) => fields.start = wire.fixed64("Span.start_time_unix_nano")?,
+            (8, wire) => fields.end = wire.fixed64("Span.end_time_unix_nano")?,
+            (9, wire) => {
+                let kv = wire.bytes("Span.attributes")?;
+                lists.attributes.push(key_value_at(kv, depth + 1)?);
+            }
+            (10, wire) => {
+                fields.dropped_attributes_count =
+                    wire.varint("Span.dropped_attributes_count")? as u32;
+            }
+            (11, wire) => {
+                let event = wire.bytes("Span.events")?;
+                lists.events.push(read_event(event, depth + 1)?);
+            }
+            (12, wire) => {
+                fields.dropped_events_count = wire.varint("Span.dropped_events_count")? as u32;
+            }
+            (13, wire) => {
+                let link = wire.bytes("Span.links")?;
+                match read_link(link, depth + 1)? {
+                    Some(link) => lists.links.push(link),
+                    None => lists.bad_links = lists.bad_links.saturating_add(1),
+                }
+            }
+            (14, wire) => {
+                fields.dropped_links_count = wire.varint("Span.dropped_links_count")? as u32;
+            }
+            (15, wire) => {
+                for field in Fields::of(wire.bytes("Span.status")?, depth + 1)? {
+                    match field? {
+                        (2, wire) => fields.status_message = wire.string("Status.message")?,
+                        (3, wire) => fields.status_code = wire.varint("Status.code")? as i32,
+                        _ => {}
                     }
-                    Err(reason) => {
-                        rejected += 1;
-                        if rejected <= MAX_REASONS {
-                            if !message.is_empty() {
-                                message.push_str("; ");
-                            }
-                            let _ = write!(
-                                message,
-                                "resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: {reason}"
-                            );
+                }
+            }
+            (16, wire) => fields.flags = wire.fixed32("Span.flags")?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn read_event(message: &[u8], depth: u32) -> WireResult<EventInput<'_>> {
+    let mut event = EventInput {
+        time_ns: 0,
+        name: "",
+        attributes: Vec::new(),
+        dropped_attributes_count: 0,
+    };
+    for field in Fields::of(message, depth)? {
+        match field? {
+            (1, wire) => event.time_ns = clamp_time(wire.fixed64("Event.time_unix_nano")?),
+            (2, wire) => event.name = wire.string("Event.name")?,
+            (3, wire) => {
+                let kv = wire.bytes("Event.attributes")?;
+                event.attributes.push(key_value_at(kv, depth + 1)?);
+            }
+            (4, wire) => {
+                event.dropped_attributes_count =
+                    wire.varint("Event.dropped_attributes_count")? as u32;
+            }
+            _ => {}
+        }
+    }
+    Ok(event)
+}
+
+/// A link, or `None` when its ids are unusable (it is then dropped and counted).
+fn read_link(message: &[u8], depth: u32) -> WireResult<Option<LinkInput<'_>>> {
+    let (mut trace_id, mut span_id): (&[u8], &[u8]) = (&[], &[]);
+    let mut trace_state = "";
+    let mut attributes = Vec::new();
+    let (mut dropped_attributes_count, mut flags) = (0, 0);
+    for field in Fields::of(message, depth)? {
+        match field? {
+            (1, wire) => trace_id = wire.bytes("Link.trace_id")?,
+            (2, wire) => span_id = wire.bytes("Link.span_id")?,
+            (3, wire) => trace_state = wire.string("Link.trace_state")?,
+            (4, wire) => attributes.push(key_value_at(wire.bytes("Link.attributes")?, depth + 1)?),
+            (5, wire) => {
+                dropped_attributes_count = wire.varint("Link.dropped_attributes_count")? as u32;
+            }
+            (6, wire) => flags = wire.fixed32("Link.flags")?,
+            _ => {}
+        }
+    }
+    Ok(
+        link_ids(trace_id, span_id).map(|(trace_id, span_id)| LinkInput {
+            trace_id,
+            span_id,
+            trace_state,
+            attributes,
+            dropped_attributes_count,
+            flags,
+        }),
+    )
+}
+
+/// Merges one occurrence of a `Resource` into its attributes. Entity references are not kept,
+/// but are checked like the rest of the message.
+fn merge_resource<'a>(
+    message: &'a [u8],
+    depth: u32,
+    attributes: &mut Vec<(&'a str, Value<'a>)>,
+) -> WireResult<()> {
+    for field in Fields::of(message, depth)? {
+        match field? {
+            (1, wire) => {
+                attributes.push(key_value_at(wire.bytes("Resource.attributes")?, depth + 1)?)
+            }
+            (2, wire) => {
+                wire.varint("Resource.dropped_attributes_count")?;
+            }
+            (3, wire) => {
+                for field in Fields::of(wire.bytes("Resource.entity_refs")?, depth + 1)? {
+                    match field? {
+                        (1, wire) => wire.string("EntityRef.schema_url").map(drop)?,
+                        (2, wire) => wire.string("EntityRef.type").map(drop)?,
+                        (3, wire) => wire.string("EntityRef.id_keys").map(drop)?,
+                        (4, wire) => wire.string("EntityRef.description_keys").map(drop)?,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// An `InstrumentationScope`, merged over its occurrences.
+#[derive(Default)]
+struct ScopeFields<'a> {
+    name: &'a str,
+    version: &'a str,
+    attributes: Vec<(&'a str, Value<'a>)>,
+}
+
+impl<'a> ScopeFields<'a> {
+    fn merge(&mut self, message: &'a [u8], depth: u32) -> WireResult<()> {
+        for field in Fields::of(message, depth)? {
+            match field? {
+                (1, wire) => self.name = wire.string("InstrumentationScope.name")?,
+                (2, wire) => self.version = wire.string("InstrumentationScope.version")?,
+                (3, wire) => {
+                    let kv = wire.bytes("InstrumentationScope.attributes")?;
+                    self.attributes.push(key_value_at(kv, depth + 1)?);
+                }
+                (4, wire) => {
+                    wire.varint("InstrumentationScope.dropped_attributes_count")?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A `KeyValue` (an attribute), its value borrowed from the body.
+fn key_value_at(message: &[u8], depth: u32) -> WireResult<(&str, Value<'_>)> {
+    let mut key = "";
+    let mut value = Value::Empty;
+    for field in Fields::of(message, depth)? {
+        match field? {
+            (1, wire) => key = wire.string("KeyValue.key")?,
+            (2, wire) => merge_any_value(wire.bytes("KeyValue.value")?, depth + 1, 0, &mut value)?,
+            (3, wire) => {
+                wire.varint("KeyValue.key_strindex")?;
+            }
+            _ => {}
+        }
+    }
+    Ok((key, value))
+}
+
+/// Merges one occurrence of an `AnyValue` nested `level` values deep into `value`. Values
+/// deeper than [`MAX_VALUE_DEPTH`] are read (and checked) but kept as empty.
+fn merge_any_value<'a>(
+    message: &'a [u8],
+    depth: u32,
+    level: usize,
+    value: &mut Value<'a>,
+) -> WireResult<()> {
+    for field in Fields::of(message, depth)? {
+        match field? {
+            (1, wire) => *value = Value::Str(wire.string("AnyValue.string_value")?),
+            (2, wire) => *value = Value::Bool(wire.varint("AnyValue.bool_value")? != 0),
+            (3, wire) => *value = Value::Int(wire.varint("AnyValue.int_value")? as i64),
+            (4, wire) => {
+                *value = Value::Double(f64::from_bits(wire.fixed64("AnyValue.double_value")?));
+            }
+            (5, wire) => {
+                let array = wire.bytes("AnyValue.array_value")?;
+                if !matches!(value, Value::Array(_)) {
+                    *value = Value::Array(Vec::new());
+                }
+                if let Value::Array(items) = value {
+                    for field in Fields::of(array, depth + 1)? {
+                        if let (1, wire) = field? {
+                            let item = wire.bytes("ArrayValue.values")?;
+                            items.push(any_value_at(item, depth + 2, level + 1)?);
                         }
                     }
                 }
             }
+            (6, wire) => {
+                let list = wire.bytes("AnyValue.kvlist_value")?;
+                if !matches!(value, Value::Map(_)) {
+                    *value = Value::Map(Vec::new());
+                }
+                if let Value::Map(entries) = value {
+                    for field in Fields::of(list, depth + 1)? {
+                        if let (1, wire) = field? {
+                            let kv = wire.bytes("KeyValueList.values")?;
+                            let (key, entry) = key_value_at(kv, depth + 2)?;
+                            entries.push((key, cut(entry, level + 1)));
+                        }
+                    }
+                }
+            }
+            (7, wire) => *value = Value::Bytes(wire.bytes("AnyValue.bytes_value")?),
+            (8, wire) => {
+                let index = wire.varint("AnyValue.string_value_strindex")? as i32;
+                *value = Value::Int(i64::from(index));
+            }
+            _ => {}
         }
     }
-    if rejected > MAX_REASONS {
-        let _ = write!(message, "; and {} more", rejected - MAX_REASONS);
+    Ok(())
+}
+
+fn any_value_at(message: &[u8], depth: u32, level: usize) -> WireResult<Value<'_>> {
+    let mut value = Value::Empty;
+    merge_any_value(message, depth, level, &mut value)?;
+    Ok(cut(value, level))
+}
+
+/// `value`, or empty when it lies deeper than [`MAX_VALUE_DEPTH`].
+fn cut(value: Value<'_>, level: usize) -> Value<'_> {
+    if level > MAX_VALUE_DEPTH {
+        Value::Empty
+    } else {
+        value
     }
-    if rejected > 0 {
-        message.insert_str(0, &format!("{rejected} of {total} spans rejected: "));
-    }
-    let batch = builder
-        .finish()
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(Converted {
-        accepted: batch.num_rows(),
-        batch,
-        rejected,
-        message,
-    })
 }
 
 struct Checked {
@@ -178,10 +547,9 @@ struct Checked {
     end_ns: i64,
 }
 
-fn check_span(span: &Span, now_ns: i64) -> std::result::Result<Checked, String> {
+fn check_span(span: &SpanFields<'_>, now_ns: i64) -> std::result::Result<Checked, String> {
     let trace_id: [u8; 16] = span
         .trace_id
-        .as_slice()
         .try_into()
         .map_err(|_| format!("trace_id must be 16 bytes, got {}", span.trace_id.len()))?;
     if trace_id == [0; 16] {
@@ -189,7 +557,6 @@ fn check_span(span: &Span, now_ns: i64) -> std::result::Result<Checked, String> 
     }
     let span_id: [u8; 8] = span
         .span_id
-        .as_slice()
         .try_into()
         .map_err(|_| format!("span_id must be 8 bytes, got {}", span.span_id.len()))?;
     if span_id == [0; 8] {
@@ -199,14 +566,14 @@ fn check_span(span: &Span, now_ns: i64) -> std::result::Result<Checked, String> 
         0 => None,
         8 => {
             let mut p = [0u8; 8];
-            p.copy_from_slice(&span.parent_span_id);
+            p.copy_from_slice(span.parent_span_id);
             (p != [0; 8]).then_some(p)
         }
         n => return Err(format!("parent_span_id must be 0 or 8 bytes, got {n}")),
     };
     let max_ns = now_ns.saturating_add(MAX_FUTURE_NS);
-    let start = span.start_time_unix_nano;
-    let end = span.end_time_unix_nano;
+    let start = span.start;
+    let end = span.end;
     if start == 0 {
         return Err("start_time_unix_nano is missing".into());
     }
@@ -287,7 +654,7 @@ mod tests {
     use super::*;
     use arrow::array::AsArray;
     use opentelemetry_proto::tonic::resource::v1::Resource;
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status, span};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 
     const NOW: i64 = 1_764_000_000_000_000_000;
 
@@ -476,5 +843,380 @@ mod tests {
         }
         assert_eq!(cur, Value::Empty);
         assert_eq!(depth, MAX_VALUE_DEPTH + 1);
+    }
+
+    /// A protobuf writer for bodies that encoders do not produce: fields out of order,
+    /// repeated message fields, unknown fields and groups.
+    #[derive(Default)]
+    struct Writer(Vec<u8>);
+
+    impl Writer {
+        fn key(mut self, number: u32, wire_type: u32) -> Self {
+            prost::encoding::encode_varint(u64::from(number << 3 | wire_type), &mut self.0);
+            self
+        }
+        fn varint(self, number: u32, value: u64) -> Self {
+            let mut w = self.key(number, 0);
+            prost::encoding::encode_varint(value, &mut w.0);
+            w
+        }
+        fn fixed64(self, number: u32, value: u64) -> Self {
+            let mut w = self.key(number, 1);
+            w.0.extend(value.to_le_bytes());
+            w
+        }
+        fn fixed32(self, number: u32, value: u32) -> Self {
+            let mut w = self.key(number, 5);
+            w.0.extend(value.to_le_bytes());
+            w
+        }
+        fn bytes(self, number: u32, value: &[u8]) -> Self {
+            let mut w = self.key(number, 2);
+            prost::encoding::encode_varint(value.len() as u64, &mut w.0);
+            w.0.extend(value);
+            w
+        }
+        fn message(self, number: u32, value: Writer) -> Self {
+            self.bytes(number, &value.0)
+        }
+        /// Unknown fields of every wire type, a group among them.
+        fn noise(self) -> Self {
+            self.varint(900, 7)
+                .fixed64(901, 1)
+                .bytes(902, b"\xff not a string")
+                .fixed32(903, 2)
+                .key(904, 3)
+                .varint(1, 5)
+                .key(904, 4)
+        }
+    }
+
+    fn string_value(s: &str) -> Writer {
+        Writer::default().bytes(1, s.as_bytes())
+    }
+
+    fn key_value(key: &str, value: Writer) -> Writer {
+        Writer::default()
+            .message(2, value)
+            .noise()
+            .bytes(1, key.as_bytes())
+    }
+
+    /// What prost makes of `body`, converted: the reference the in-place reading must match.
+    fn via_prost(body: &[u8]) -> Option<Converted> {
+        let request = ExportTraceServiceRequest::decode(body).ok()?;
+        Some(traces_to_batch(&request, NOW).expect("a decoded request converts"))
+    }
+
+    fn assert_same(a: &Converted, b: &Converted) {
+        assert_eq!(a.batch, b.batch);
+        assert_eq!(
+            (a.accepted, a.rejected, &a.message),
+            (b.accepted, b.rejected, &b.message)
+        );
+    }
+
+    fn map_entries(batch: &RecordBatch, column: &str, row: usize) -> Vec<(String, String)> {
+        let map = batch.column_by_name(column).expect(column).as_map();
+        let entries = map.value(row);
+        let keys = entries.column(0).as_string::<i32>();
+        let values = entries.column(1).as_string::<i32>();
+        (0..arrow::array::Array::len(&entries))
+            .map(|i| (keys.value(i).to_owned(), values.value(i).to_owned()))
+            .collect()
+    }
+
+    /// A span written the way no encoder writes it: every field after the ones it depends
+    /// on, repeated message fields, unknown fields and a group throughout.
+    fn scrambled_request() -> Vec<u8> {
+        let span = Writer::default()
+            .noise()
+            .message(15, Writer::default().bytes(2, b"first").varint(3, 1))
+            .message(9, key_value("http.request.method", string_value("GET")))
+            .message(
+                9,
+                key_value(
+                    "tags",
+                    Writer::default()
+                        .message(5, Writer::default().message(1, string_value("a")))
+                        .message(
+                            5,
+                            Writer::default().message(1, Writer::default().varint(3, 7)),
+                        ),
+                ),
+            )
+            .message(
+                9,
+                key_value(
+                    "replaced",
+                    Writer::default().message(5, Writer::default()).varint(2, 1),
+                ),
+            )
+            .fixed64(8, NOW as u64)
+            .fixed64(7, (NOW - 5_000) as u64)
+            .bytes(5, b"GET /cart")
+            .varint(6, 2)
+            .bytes(2, &[2; 8])
+            .bytes(1, &[1; 16])
+            .message(15, Writer::default().varint(3, 2))
+            .message(
+                13,
+                Writer::default()
+                    .bytes(1, &[3; 16])
+                    .bytes(2, &[4; 8])
+                    .fixed32(6, 1),
+            )
+            .message(13, Writer::default().bytes(1, &[3; 15]).bytes(2, &[4; 8]))
+            .varint(14, 2)
+            .message(
+                11,
+                Writer::default()
+                    .fixed64(1, NOW as u64)
+                    .bytes(2, b"retry")
+                    .noise(),
+            )
+            .fixed32(16, 0x101);
+        let scope_spans = Writer::default()
+            .message(2, span)
+            .noise()
+            .message(1, Writer::default().bytes(1, b"envoy"))
+            .message(1, Writer::default().bytes(2, b"1.31"))
+            .bytes(3, b"https://opentelemetry.io/schemas/1.26.0");
+        let resource_spans = Writer::default()
+            .message(2, scope_spans)
+            .message(
+                1,
+                Writer::default().message(1, key_value("service.name", string_value("cart"))),
+            )
+            .noise()
+            .message(
+                1,
+                Writer::default()
+                    .message(1, key_value("k8s.pod.name", string_value("cart-0")))
+                    .message(
+                        3,
+                        Writer::default()
+                            .bytes(2, b"k8s.pod")
+                            .bytes(3, b"k8s.pod.uid"),
+                    ),
+            );
+        Writer::default().noise().message(1, resource_spans).0
+    }
+
+    #[test]
+    fn reads_fields_in_any_order_and_merges_repeated_messages() {
+        let body = scrambled_request();
+        let converted = traces_protobuf_to_batch(&body, NOW).expect("valid body");
+        assert_same(&converted, &via_prost(&body).expect("prost decodes it"));
+        let b = &converted.batch;
+        assert_eq!(b.num_rows(), 1);
+        let s = |c: &str| {
+            b.column_by_name(c)
+                .expect(c)
+                .as_string::<i32>()
+                .value(0)
+                .to_owned()
+        };
+        assert_eq!(s("trace_id"), "01".repeat(16));
+        assert_eq!(s("span_id"), "02".repeat(8));
+        assert_eq!(s("name"), "GET /cart");
+        assert_eq!(s("kind"), "server");
+        assert_eq!(s("status_code"), "error", "the later Status.code wins");
+        assert_eq!(
+            s("status_message"),
+            "first",
+            "and the earlier message stays"
+        );
+        assert_eq!(s("service_name"), "cart");
+        assert_eq!(s("scope_name"), "envoy");
+        assert_eq!(s("scope_version"), "1.31");
+        assert_eq!(s("http_method"), "GET");
+        assert_eq!(s("k8s_pod"), "cart-0", "both Resource occurrences count");
+        let attributes = map_entries(b, "attributes", 0);
+        assert_eq!(
+            attributes,
+            [
+                ("http.request.method".to_owned(), "GET".to_owned()),
+                ("tags".to_owned(), r#"["a",7]"#.to_owned()),
+                ("replaced".to_owned(), "true".to_owned()),
+            ]
+        );
+        let links = b.column_by_name("links").expect("links").as_list::<i32>();
+        assert_eq!(
+            links.value(0).len(),
+            1,
+            "the link with a short trace id is dropped"
+        );
+        let dropped = b
+            .column_by_name("dropped_links_count")
+            .expect("col")
+            .as_primitive::<arrow::datatypes::UInt32Type>();
+        assert_eq!(dropped.value(0), 3);
+        let events = b.column_by_name("events").expect("events").as_list::<i32>();
+        assert_eq!(events.value(0).len(), 1);
+    }
+
+    #[test]
+    fn values_deeper_than_the_limit_are_cut_but_checked() {
+        let mut value = string_value("leaf");
+        for _ in 0..40 {
+            value = Writer::default().message(5, Writer::default().message(1, value));
+        }
+        let body = |value: Writer| {
+            let span = Writer::default()
+                .bytes(1, &[1; 16])
+                .bytes(2, &[2; 8])
+                .fixed64(7, (NOW - 1) as u64)
+                .fixed64(8, NOW as u64)
+                .message(9, key_value("deep", value));
+            let scope_spans = Writer::default().message(2, span);
+            Writer::default()
+                .message(1, Writer::default().message(2, scope_spans))
+                .0
+        };
+        let converted = traces_protobuf_to_batch(&body(value), NOW).expect("valid");
+        let attributes = map_entries(&converted.batch, "attributes", 0);
+        let depth = attributes[0].1.matches('[').count();
+        assert_eq!(depth, MAX_VALUE_DEPTH + 1, "{}", attributes[0].1);
+        assert!(!attributes[0].1.contains("leaf"));
+
+        // below the cut, a string that is not UTF-8 still makes the body invalid
+        let mut bad = string_value("le\u{fffd}f");
+        bad.0 = vec![0x0a, 3, b'l', 0xff, b'f'];
+        for _ in 0..40 {
+            bad = Writer::default().message(5, Writer::default().message(1, bad));
+        }
+        let err = traces_protobuf_to_batch(&body(bad), NOW).expect_err("not UTF-8");
+        assert!(
+            err.to_string()
+                .contains("AnyValue.string_value: string is not valid UTF-8"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_bodies_that_are_not_requests() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"\xff\xff\xff\xff".to_vec(), "invalid"),
+            (
+                Writer::default().varint(1, 5).0,
+                "ExportTraceServiceRequest.resource_spans: expected a length-delimited field",
+            ),
+            (
+                Writer::default()
+                    .message(
+                        1,
+                        Writer::default().message(
+                            2,
+                            Writer::default().message(2, Writer::default().varint(5, 1)),
+                        ),
+                    )
+                    .0,
+                "Span.name: expected a length-delimited field",
+            ),
+            (
+                Writer::default()
+                    .message(
+                        1,
+                        Writer::default().message(
+                            2,
+                            Writer::default().message(2, Writer::default().bytes(7, &[0; 8])),
+                        ),
+                    )
+                    .0,
+                "Span.start_time_unix_nano: expected a 64-bit field",
+            ),
+            (
+                Writer::default()
+                    .message(
+                        1,
+                        Writer::default().message(
+                            1,
+                            Writer::default()
+                                .message(1, key_value("k", Writer::default().bytes(1, b"\xc3"))),
+                        ),
+                    )
+                    .0,
+                "AnyValue.string_value: string is not valid UTF-8",
+            ),
+            (
+                Writer::default()
+                    .message(
+                        1,
+                        Writer::default().message(
+                            1,
+                            Writer::default().message(3, Writer::default().bytes(3, b"\xff")),
+                        ),
+                    )
+                    .0,
+                "EntityRef.id_keys: string is not valid UTF-8",
+            ),
+        ];
+        for (body, expect) in cases {
+            assert!(via_prost(&body).is_none(), "prost refuses it too: {expect}");
+            let err = traces_protobuf_to_batch(&body, NOW).expect_err(expect);
+            let message = err.to_string();
+            assert!(matches!(err, Error::InvalidArgument(_)), "{message}");
+            assert!(
+                message.starts_with("invalid ExportTraceServiceRequest protobuf: "),
+                "{message}"
+            );
+            assert!(message.contains(expect), "{message} !~ {expect}");
+        }
+    }
+
+    /// Small deterministic generator for the mutation test.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn mutated_bodies_read_as_prost_reads_them() {
+        let mut request = request(vec![good_span(1), good_span(2), good_span(3)]);
+        request.resource_spans[0].scope_spans[0].spans[1].attributes = vec![KeyValue {
+            key: "http.response.status_code".into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::IntValue(503)),
+            }),
+            ..Default::default()
+        }];
+        let bodies = [request.encode_to_vec(), scrambled_request()];
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let (mut both_valid, mut both_invalid) = (0, 0);
+        for i in 0..20_000 {
+            let mut body = bodies[i % bodies.len()].clone();
+            for _ in 0..=rng.below(3) {
+                let at = rng.below(body.len());
+                match rng.below(4) {
+                    0 => body[at] ^= 1 << rng.below(8),
+                    1 => body[at] = rng.below(256) as u8,
+                    2 => body.truncate(at),
+                    _ => body.insert(at, rng.below(256) as u8),
+                }
+                if body.is_empty() {
+                    break;
+                }
+            }
+            match (traces_protobuf_to_batch(&body, NOW), via_prost(&body)) {
+                (Ok(in_place), Some(decoded)) => {
+                    assert_same(&in_place, &decoded);
+                    both_valid += 1;
+                }
+                (Err(_), None) => both_invalid += 1,
+                (Ok(_), None) => panic!("read in place but prost refuses: {body:?}"),
+                (Err(e), Some(_)) => panic!("prost decodes but in place: {e}: {body:?}"),
+            }
+        }
+        assert!(
+            both_valid > 1_000 && both_invalid > 1_000,
+            "{both_valid} / {both_invalid}"
+        );
     }
 }

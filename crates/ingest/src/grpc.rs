@@ -18,9 +18,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use tonic::body::Body as TonicBody;
 use tonic::codec::{
@@ -85,30 +83,31 @@ impl Decoder for BytesDecoder {
 pub trait GrpcSignal: Send + Sync + 'static {
     const NAME: &'static str;
     const PATH: &'static str;
-    /// How the request message is named in error messages.
-    const REQUEST: &'static str;
-    type Request: Message + Default + Send + 'static;
     type Response: Message + Send + 'static;
-    fn export(
-        ingestor: Ingestor,
-        request: Self::Request,
-    ) -> BoxFuture<Self::Response, crate::error::Error>;
+    /// Decodes and ingests one request body.
+    fn export(ingestor: Ingestor, body: Bytes) -> BoxFuture<Self::Response, Error>;
 }
 
-/// `opentelemetry.proto.collector.trace.v1.TraceService`.
+/// Decodes a request body with prost; a body that is not a valid `request` is refused.
+fn decode<T: Message + Default>(body: Bytes, request: &str) -> Result<T, Error> {
+    T::decode(body).map_err(|e| {
+        refused(
+            Protocol::Grpc,
+            Error::InvalidArgument(format!("invalid {request} protobuf: {e}")),
+        )
+    })
+}
+
+/// `opentelemetry.proto.collector.trace.v1.TraceService`. Its requests are read in place,
+/// without decoding them into messages first.
 pub struct TracesSignal;
 
 impl GrpcSignal for TracesSignal {
     const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
     const PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-    const REQUEST: &'static str = "ExportTraceServiceRequest";
-    type Request = ExportTraceServiceRequest;
     type Response = ExportTraceServiceResponse;
-    fn export(
-        ingestor: Ingestor,
-        request: Self::Request,
-    ) -> BoxFuture<Self::Response, crate::error::Error> {
-        Box::pin(async move { ingestor.export_traces(request, Protocol::Grpc).await })
+    fn export(ingestor: Ingestor, body: Bytes) -> BoxFuture<Self::Response, Error> {
+        Box::pin(async move { ingestor.export_traces(body, Protocol::Grpc).await })
     }
 }
 
@@ -118,14 +117,12 @@ pub struct MetricsSignal;
 impl GrpcSignal for MetricsSignal {
     const NAME: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
     const PATH: &'static str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
-    const REQUEST: &'static str = "ExportMetricsServiceRequest";
-    type Request = ExportMetricsServiceRequest;
     type Response = ExportMetricsServiceResponse;
-    fn export(
-        ingestor: Ingestor,
-        request: Self::Request,
-    ) -> BoxFuture<Self::Response, crate::error::Error> {
-        Box::pin(async move { ingestor.export_metrics(request, Protocol::Grpc).await })
+    fn export(ingestor: Ingestor, body: Bytes) -> BoxFuture<Self::Response, Error> {
+        Box::pin(async move {
+            let request: ExportMetricsServiceRequest = decode(body, "ExportMetricsServiceRequest")?;
+            ingestor.export_metrics(request, Protocol::Grpc).await
+        })
     }
 }
 
@@ -135,14 +132,12 @@ pub struct LogsSignal;
 impl GrpcSignal for LogsSignal {
     const NAME: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
     const PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
-    const REQUEST: &'static str = "ExportLogsServiceRequest";
-    type Request = ExportLogsServiceRequest;
     type Response = ExportLogsServiceResponse;
-    fn export(
-        ingestor: Ingestor,
-        request: Self::Request,
-    ) -> BoxFuture<Self::Response, crate::error::Error> {
-        Box::pin(async move { ingestor.export_logs(request, Protocol::Grpc).await })
+    fn export(ingestor: Ingestor, body: Bytes) -> BoxFuture<Self::Response, Error> {
+        Box::pin(async move {
+            let request: ExportLogsServiceRequest = decode(body, "ExportLogsServiceRequest")?;
+            ingestor.export_logs(request, Protocol::Grpc).await
+        })
     }
 }
 
@@ -233,14 +228,7 @@ impl<S: GrpcSignal> UnaryService<Bytes> for ExportSignal<S> {
             let _admission = ingestor
                 .admit(body.len(), Protocol::Grpc)
                 .map_err(|e| e.to_grpc_status())?;
-            let decoded = S::Request::decode(body).map_err(|e| {
-                refused(
-                    Protocol::Grpc,
-                    Error::InvalidArgument(format!("invalid {} protobuf: {e}", S::REQUEST)),
-                )
-                .to_grpc_status()
-            })?;
-            S::export(ingestor, decoded)
+            S::export(ingestor, body)
                 .await
                 .map(Response::new)
                 .map_err(|e| e.to_grpc_status())

@@ -48,11 +48,24 @@ trait HttpSignal: Send + 'static {
     type Response: Message + Send;
     fn decode_json(raw: &[u8]) -> std::result::Result<Self::Request, otlp_json::JsonError>;
     fn encode_json(response: &Self::Response) -> Vec<u8>;
+    /// Decodes and ingests one (decompressed) request body.
     fn export(
         ingestor: &Ingestor,
-        request: Self::Request,
+        raw: Bytes,
+        encoding: Encoding,
         protocol: Protocol,
     ) -> impl Future<Output = Result<Self::Response>> + Send;
+}
+
+/// Decodes a request body in either encoding; a body that does not decode is refused.
+fn decode<S: HttpSignal>(raw: Bytes, encoding: Encoding, protocol: Protocol) -> Result<S::Request> {
+    match encoding {
+        Encoding::Protobuf => S::Request::decode(raw)
+            .map_err(|e| Error::InvalidArgument(format!("invalid {} protobuf: {e}", S::REQUEST))),
+        Encoding::Json => S::decode_json(&raw)
+            .map_err(|e| Error::InvalidArgument(format!("invalid OTLP/JSON: {e}"))),
+    }
+    .map_err(|e| refused(protocol, e))
 }
 
 struct Traces;
@@ -69,12 +82,20 @@ impl HttpSignal for Traces {
     fn encode_json(response: &Self::Response) -> Vec<u8> {
         otlp_json::encode_trace_response(response)
     }
-    fn export(
+    /// Protobuf bodies are read in place; JSON is decoded, then takes the same path.
+    async fn export(
         ingestor: &Ingestor,
-        request: Self::Request,
+        raw: Bytes,
+        encoding: Encoding,
         protocol: Protocol,
-    ) -> impl Future<Output = Result<Self::Response>> + Send {
-        ingestor.export_traces(request, protocol)
+    ) -> Result<Self::Response> {
+        let body = match encoding {
+            Encoding::Protobuf => raw,
+            Encoding::Json => decode::<Self>(raw, encoding, protocol)?
+                .encode_to_vec()
+                .into(),
+        };
+        ingestor.export_traces(body, protocol).await
     }
 }
 
@@ -88,12 +109,14 @@ impl HttpSignal for Metrics {
     fn encode_json(response: &Self::Response) -> Vec<u8> {
         otlp_json::encode_metrics_response(response)
     }
-    fn export(
+    async fn export(
         ingestor: &Ingestor,
-        request: Self::Request,
+        raw: Bytes,
+        encoding: Encoding,
         protocol: Protocol,
-    ) -> impl Future<Output = Result<Self::Response>> + Send {
-        ingestor.export_metrics(request, protocol)
+    ) -> Result<Self::Response> {
+        let request = decode::<Self>(raw, encoding, protocol)?;
+        ingestor.export_metrics(request, protocol).await
     }
 }
 
@@ -107,12 +130,14 @@ impl HttpSignal for Logs {
     fn encode_json(response: &Self::Response) -> Vec<u8> {
         otlp_json::encode_logs_response(response)
     }
-    fn export(
+    async fn export(
         ingestor: &Ingestor,
-        request: Self::Request,
+        raw: Bytes,
+        encoding: Encoding,
         protocol: Protocol,
-    ) -> impl Future<Output = Result<Self::Response>> + Send {
-        ingestor.export_logs(request, protocol)
+    ) -> Result<Self::Response> {
+        let request = decode::<Self>(raw, encoding, protocol)?;
+        ingestor.export_logs(request, protocol).await
     }
 }
 
@@ -162,14 +187,7 @@ async fn handle<S: HttpSignal>(
         limits.max_decompressed_bytes,
     )
     .map_err(|e| refused(protocol, e))?;
-    let request = match encoding {
-        Encoding::Protobuf => S::Request::decode(raw)
-            .map_err(|e| Error::InvalidArgument(format!("invalid {} protobuf: {e}", S::REQUEST))),
-        Encoding::Json => S::decode_json(&raw)
-            .map_err(|e| Error::InvalidArgument(format!("invalid OTLP/JSON: {e}"))),
-    }
-    .map_err(|e| refused(protocol, e))?;
-    let response = S::export(ingestor, request, protocol).await?;
+    let response = S::export(ingestor, raw, encoding, protocol).await?;
     Ok(match encoding {
         Encoding::Protobuf => response.encode_to_vec(),
         Encoding::Json => S::encode_json(&response),

@@ -2,9 +2,10 @@
 //!
 //! This crate owns the wire: OTLP/gRPC (`TraceService/Export`, `MetricsService/Export`,
 //! `LogsService/Export`) and OTLP/HTTP (`POST /v1/traces`, `/v1/metrics`, `/v1/logs`, protobuf
-//! or JSON, gzip/zstd/deflate), body limits and decompression, the OTLP/JSON decoder, per-item
-//! validation, conversion of OTLP into record batches of the `spans`, metrics and `logs`
-//! tables (via `meshscope-model`), and admission control. A request is acknowledged only after
+//! or JSON, gzip/zstd/deflate), body limits and decompression, the OTLP/JSON decoder, reading
+//! trace requests in place from their protobuf bytes (`wire.rs`), per-item validation,
+//! conversion of OTLP into record batches of the `spans`, metrics and `logs` tables (via
+//! `meshscope-model`), and admission control. A request is acknowledged only after
 //! [`meshscope_storage::Storage::append`] has made its batch durable.
 //!
 //! It is the only crate that knows protobuf and OTLP. It does not know SQL, the query API or
@@ -24,9 +25,10 @@ pub mod http;
 pub mod otlp_json;
 mod pipeline;
 mod signals;
+mod wire;
 
 pub use body::{Encoding, decompress};
-pub use convert::{Converted, traces_to_batch};
+pub use convert::{Converted, traces_protobuf_to_batch, traces_to_batch};
 pub use convert_logs::{ConvertedLogs, logs_to_batch};
 pub use convert_metrics::{ConvertedMetrics, metrics_to_batches};
 pub use error::{Error, Result};

@@ -7,7 +7,7 @@ use arrow::array::RecordBatch;
 use meshscope_model::spans;
 use meshscope_storage::Storage;
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -150,16 +150,20 @@ impl Ingestor {
         }
     }
 
-    /// Validates, converts and durably stores the spans of `request`. Returns once the
-    /// accepted spans are in the write-ahead log.
+    /// Validates, converts and durably stores the spans of an `ExportTraceServiceRequest`
+    /// given as protobuf bytes. Returns once the accepted spans are in the write-ahead log.
     pub async fn export_traces(
         &self,
-        request: ExportTraceServiceRequest,
+        request: bytes::Bytes,
         protocol: Protocol,
     ) -> Result<ExportTraceServiceResponse> {
         self.check_pressure(protocol)?;
         let started = std::time::Instant::now();
-        let converted = convert::traces_to_batch(&request, now_ns())?;
+        let converted =
+            convert::traces_protobuf_to_batch(&request, now_ns()).map_err(|e| match e {
+                Error::InvalidArgument(_) => refused(protocol, e),
+                e => e,
+            })?;
         drop(request);
         let label = protocol.label();
         let total = (converted.accepted + converted.rejected) as u64;
