@@ -217,13 +217,31 @@ fn probe_queries(server: &Server, n: usize) -> anyhow::Result<Value> {
                 "startTimeUnixNano": start.to_string(), "endTimeUnixNano": (start + 1000).to_string()
             }]}]
         }]});
-        let response = client
-            .post(format!("http://{}/v1/traces", server.otlp_http))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()?;
-        if !response.status().is_success() {
-            bail!("lag probe export: {}", response.status());
+        // right after a load the head may be full until a flush ends: honour the server's
+        // retryable refusals as an OTLP exporter does
+        let refused_since = Instant::now();
+        loop {
+            let response = client
+                .post(format!("http://{}/v1/traces", server.otlp_http))
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()?;
+            let status = response.status();
+            if status.is_success() {
+                break;
+            }
+            let retryable = status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+                || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+            if !retryable || refused_since.elapsed().as_secs() > 120 {
+                bail!("lag probe export: {status}");
+            }
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1);
+            std::thread::sleep(std::time::Duration::from_secs(retry_after.clamp(1, 10)));
         }
         let acked = Instant::now();
         loop {
