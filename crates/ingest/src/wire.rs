@@ -121,7 +121,7 @@ impl<'a> Fields<'a> {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn read(&mut self) -> WireResult<(u32, Wire<'a>)> {
         let key = varint(&mut self.buf)?;
         let (number, wire_type) = split_key(key)?;
@@ -144,7 +144,7 @@ impl<'a> Fields<'a> {
 impl<'a> Iterator for Fields<'a> {
     type Item = WireResult<(u32, Wire<'a>)>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.buf.is_empty() {
             return None;

@@ -6,11 +6,7 @@
 //! column; when a span carries several, the first name in `keys` wins. The attribute itself also
 //! stays in the `attributes` / `resource_attributes` map, so nothing is lost by promotion.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
-
-use crate::signal::{FNV_OFFSET, fnv1a};
 
 /// The Arrow type of a promoted column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,53 +105,49 @@ pub const RESOURCE_PROMOTIONS: &[Promotion] = &[
 pub(crate) fn lookup_span(key: &str) -> Option<(usize, u8)> {
     static INDEX: OnceLock<KeyIndex> = OnceLock::new();
     INDEX
-        .get_or_init(|| index(SPAN_PROMOTIONS))
+        .get_or_init(|| KeyIndex::new(SPAN_PROMOTIONS))
         .get(key)
-        .copied()
 }
 
 /// Where a resource attribute name is promoted: (index into [`RESOURCE_PROMOTIONS`], rank).
 pub(crate) fn lookup_resource(key: &str) -> Option<(usize, u8)> {
     static INDEX: OnceLock<KeyIndex> = OnceLock::new();
     INDEX
-        .get_or_init(|| index(RESOURCE_PROMOTIONS))
+        .get_or_init(|| KeyIndex::new(RESOURCE_PROMOTIONS))
         .get(key)
-        .copied()
 }
 
-/// Attribute name → (promotion, rank). Looked up for every attribute of every span, so it
-/// hashes with FNV-1a: attribute names are short and not attacker-chosen keys of a growing
-/// map (the index is fixed), where SipHash's flood resistance buys nothing.
-type KeyIndex = HashMap<&'static str, (usize, u8), BuildHasherDefault<Fnv1a>>;
-
-/// 64-bit FNV-1a as a `Hasher`, over the same function the metric series ids use.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Fnv1a(u64);
-
-impl Default for Fnv1a {
-    fn default() -> Self {
-        Self(FNV_OFFSET)
-    }
+/// Attribute name → (promotion, rank), looked up for every attribute of every span. The
+/// promoted names are few and of many lengths, so the index buckets them by length: most
+/// attribute names find an empty bucket or one or two candidates to compare, without hashing.
+struct KeyIndex {
+    by_len: Vec<Vec<(&'static str, (usize, u8))>>,
 }
 
-impl Hasher for Fnv1a {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = fnv1a(self.0, bytes);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-fn index(table: &'static [Promotion]) -> KeyIndex {
-    let mut map = KeyIndex::default();
-    for (i, promotion) in table.iter().enumerate() {
-        for (rank, key) in promotion.keys.iter().enumerate() {
-            map.insert(*key, (i, rank as u8));
+impl KeyIndex {
+    fn new(table: &'static [Promotion]) -> Self {
+        let longest = table
+            .iter()
+            .flat_map(|p| p.keys)
+            .map(|k| k.len())
+            .max()
+            .unwrap_or(0);
+        let mut by_len = vec![Vec::new(); longest + 1];
+        for (i, promotion) in table.iter().enumerate() {
+            for (rank, key) in promotion.keys.iter().enumerate() {
+                by_len[key.len()].push((*key, (i, rank as u8)));
+            }
         }
+        Self { by_len }
     }
-    map
+
+    fn get(&self, key: &str) -> Option<(usize, u8)> {
+        self.by_len
+            .get(key.len())?
+            .iter()
+            .find(|(candidate, _)| *candidate == key)
+            .map(|(_, at)| *at)
+    }
 }
 
 #[cfg(test)]
@@ -168,6 +160,29 @@ mod tests {
         assert_eq!(lookup_span("http.method"), Some((0, 1)));
         assert_eq!(lookup_span("k8s.pod.name"), None);
         assert_eq!(lookup_resource("k8s.pod.name"), Some((4, 0)));
+    }
+
+    #[test]
+    fn every_name_is_found_and_no_other() {
+        for (table, lookup) in [
+            (
+                SPAN_PROMOTIONS,
+                lookup_span as fn(&str) -> Option<(usize, u8)>,
+            ),
+            (RESOURCE_PROMOTIONS, lookup_resource),
+        ] {
+            for (i, promotion) in table.iter().enumerate() {
+                for (rank, key) in promotion.keys.iter().enumerate() {
+                    assert_eq!(lookup(key), Some((i, rank as u8)), "{key}");
+                    // same length, one byte different
+                    let last = if key.ends_with('x') { 'y' } else { 'x' };
+                    let other = format!("{}{last}", &key[..key.len() - 1]);
+                    assert_eq!(lookup(&other), None, "{other}");
+                }
+            }
+            assert_eq!(lookup(""), None);
+            assert_eq!(lookup(&"k".repeat(200)), None);
+        }
     }
 
     #[test]
