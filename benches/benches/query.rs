@@ -33,9 +33,9 @@ fn spans_table() -> TableSpec {
     TableSpec {
         name: spans::TABLE,
         schema: spans::schema(),
-        time_column: col::START_TIME,
-        sort_columns: vec![col::TRACE_ID, col::START_TIME],
-        bloom_filter_columns: vec![col::TRACE_ID],
+        time_column: spans::TIME_COLUMN,
+        sort_columns: spans::SORT_COLUMNS.to_vec(),
+        bloom_filter_columns: spans::BLOOM_FILTER_COLUMNS.to_vec(),
         derived_columns: spans::DERIVED_COLUMNS.to_vec(),
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use meshscope_model::spans::{self, col};
+use meshscope_model::spans;
 use meshscope_model::{
     EventInput, LinkInput, ResourceContext, ScopeContext, SpanBatchBuilder, SpanInput, SpanKind,
     StatusCode as SpanStatus, Value,
@@ -158,9 +158,9 @@ async fn fixture(flushed: bool) -> Fixture {
         vec![TableSpec {
             name: spans::TABLE,
             schema: spans::schema(),
-            time_column: col::START_TIME,
-            sort_columns: vec![col::TRACE_ID, col::START_TIME],
-            bloom_filter_columns: vec![col::TRACE_ID],
+            time_column: spans::TIME_COLUMN,
+            sort_columns: spans::SORT_COLUMNS.to_vec(),
+            bloom_filter_columns: spans::BLOOM_FILTER_COLUMNS.to_vec(),
             derived_columns: spans::DERIVED_COLUMNS.to_vec(),
         }],
     )

@@ -26,13 +26,13 @@ use crate::config::Config;
 
 /// The tables this server stores.
 pub fn tables() -> Vec<TableSpec> {
-    use meshscope_model::spans::{self, col};
+    use meshscope_model::spans;
     let mut tables = vec![TableSpec {
         name: spans::TABLE,
         schema: spans::schema(),
-        time_column: col::START_TIME,
-        sort_columns: vec![col::TRACE_ID, col::START_TIME],
-        bloom_filter_columns: vec![col::TRACE_ID],
+        time_column: spans::TIME_COLUMN,
+        sort_columns: spans::SORT_COLUMNS.to_vec(),
+        bloom_filter_columns: spans::BLOOM_FILTER_COLUMNS.to_vec(),
         derived_columns: spans::DERIVED_COLUMNS.to_vec(),
     }];
     tables.extend(meshscope_graph::tables().into_iter().map(|t| TableSpec {

@@ -289,6 +289,16 @@ fn promoted_field(p: &Promotion) -> Field {
     }
 }
 
+/// The column that places a span in time (partitions, retention, time-range pruning).
+pub const TIME_COLUMN: &str = col::START_TIME;
+
+/// The order of rows in the table's files: a trace's spans lie together, in time order, so a
+/// lookup by trace id reads one page of each column.
+pub const SORT_COLUMNS: &[&str] = &[col::TRACE_ID, col::START_TIME];
+
+/// Columns with a bloom filter per row group: lookups by trace id skip the groups without it.
+pub const BLOOM_FILTER_COLUMNS: &[&str] = &[col::TRACE_ID];
+
 /// Columns that Parquet files of the `spans` table do not store, because readers compute
 /// them: `end_time` is `start_time + duration_ns` (see [`end_time_ns`]). Storing it cost about
 /// 3.7 bytes per span, a fifteenth of a file. The head and the WAL keep it.
