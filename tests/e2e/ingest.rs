@@ -142,6 +142,8 @@ async fn bad_http_input_gets_clear_errors_and_harms_nothing() {
         .expect("method value in the encoding");
     non_utf8[pos] = 0xff;
     let bomb = gzip(&vec![0u8; 200 << 20]);
+    // a 100 kB resource shared by 3,000 spans: small on the wire, 300 MB once every row copies it
+    let amplified = request(&"r".repeat(100_000), (1000..4000).map(span).collect()).encode_to_vec();
     // (what, content type, content encoding, body, status, message)
     type Case<'a> = (
         &'a str,
@@ -161,6 +163,7 @@ async fn bad_http_input_gets_clear_errors_and_harms_nothing() {
         ("bad gzip", "application/x-protobuf", Some("gzip"), b"not gzip at all".to_vec(), StatusCode::BAD_REQUEST, "invalid gzip body"),
         ("oversized body", "application/x-protobuf", None, vec![0u8; 2 << 20], StatusCode::PAYLOAD_TOO_LARGE, "request body exceeds the limit of 1048576 bytes"),
         ("decompression bomb", "application/x-protobuf", Some("gzip"), bomb, StatusCode::PAYLOAD_TOO_LARGE, "decompressed body exceeds the limit"),
+        ("resource copied into every span", "application/x-protobuf", None, amplified, StatusCode::PAYLOAD_TOO_LARGE, "its 3000 spans would copy"),
     ];
     for (what, content_type, encoding, body, want_status, want_message) in cases {
         let (status, _, bytes) = post(addr, content_type, encoding, body).await;
@@ -324,6 +327,20 @@ async fn grpc_accepts_and_refuses_with_status_codes() {
         .expect_err("too large");
     assert!(
         matches!(status.code(), Code::ResourceExhausted | Code::OutOfRange),
+        "{status:?}"
+    );
+
+    // A resource copied into every span past the limit: RESOURCE_EXHAUSTED with a message.
+    let status = client
+        .export(request(
+            &"r".repeat(100_000),
+            (5000..8000).map(span).collect(),
+        ))
+        .await
+        .expect_err("too much copying");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("its 3000 spans would copy"),
         "{status:?}"
     );
 

@@ -28,6 +28,24 @@ pub const MAX_FUTURE_NS: i64 = 24 * 3600 * 1_000_000_000;
 const MAX_VALUE_DEPTH: usize = 16;
 /// How many rejection reasons a response spells out.
 const MAX_REASONS: usize = 3;
+/// Most bytes of resource and scope data, as encoded, that the rows of one request may copy.
+/// Every row carries its resource's and its scope's attributes, so a request with a large
+/// resource and many small items would otherwise expand far past its own size. 256 MiB: a
+/// collector's batch of 8,192 spans may share 32 kB of resource and scope attributes, and no
+/// one request can take more than most of the default head (320 MiB).
+pub const MAX_COPIED_BYTES: usize = 256 << 20;
+
+/// Refuses a request whose `rows` rows would copy `copied` bytes of the resource and scope
+/// data they share, when that is more than [`MAX_COPIED_BYTES`].
+pub(crate) fn check_copied(request: &str, items: &str, rows: usize, copied: usize) -> Result<()> {
+    if copied <= MAX_COPIED_BYTES {
+        return Ok(());
+    }
+    Err(Error::TooLarge(format!(
+        "{request}: its {rows} {items} would copy {copied} bytes of resource and scope data \
+         (limit {MAX_COPIED_BYTES}); send fewer {items} per resource and scope"
+    )))
+}
 
 /// The spans of one request that passed validation, and what was rejected.
 #[derive(Debug)]
@@ -54,8 +72,15 @@ pub fn traces_to_batch(request: &ExportTraceServiceRequest, now_ns: i64) -> Resu
 /// reading it in place. `now_ns` bounds future timestamps. A body that is not a valid request
 /// is an [`Error::InvalidArgument`].
 pub fn traces_protobuf_to_batch(body: &[u8], now_ns: i64) -> Result<Converted> {
+    let shape = count(body);
+    check_copied(
+        "ExportTraceServiceRequest",
+        "spans",
+        shape.hint.spans,
+        shape.copied,
+    )?;
     let mut conversion = Conversion {
-        builder: SpanBatchBuilder::with_hint(count(body)),
+        builder: SpanBatchBuilder::with_hint(shape.hint),
         now_ns,
         total: 0,
         rejected: 0,
@@ -245,9 +270,17 @@ impl Conversion {
     }
 }
 
-/// How many spans and attributes a request holds, so that the builders allocate once. A quick
-/// look at field numbers only: whatever is malformed, the conversion finds and reports.
-fn count(body: &[u8]) -> BatchHint {
+/// What a request holds, from a quick look at its field numbers (whatever is malformed, the
+/// conversion finds and reports).
+struct Shape {
+    /// Spans and attributes, so that the builders allocate once.
+    hint: BatchHint,
+    /// Bytes of resource and scope data the spans' rows would copy.
+    copied: usize,
+}
+
+fn count(body: &[u8]) -> Shape {
+    /// Calls `f` with the bytes of every length-delimited field `number` of `message`.
     fn each<'a>(message: &'a [u8], number: u32, mut f: impl FnMut(&'a [u8])) {
         let Ok(fields) = Fields::of(message, 0) else {
             return;
@@ -258,23 +291,48 @@ fn count(body: &[u8]) -> BatchHint {
             }
         }
     }
-    let mut hint = BatchHint::default();
+    /// Bytes of the length-delimited fields `numbers` of `message`.
+    fn bytes_of(message: &[u8], numbers: [u32; 2]) -> usize {
+        numbers
+            .iter()
+            .map(|&n| {
+                let mut total = 0usize;
+                each(message, n, |inner| {
+                    total = total.saturating_add(inner.len())
+                });
+                total
+            })
+            .fold(0, usize::saturating_add)
+    }
+    let mut shape = Shape {
+        hint: BatchHint::default(),
+        copied: 0,
+    };
     each(body, 1, |resource_spans| {
         let mut resource_attributes = 0;
         each(resource_spans, 1, |resource| {
             each(resource, 1, |_| resource_attributes += 1)
         });
+        // the resource and its schema URL
+        let resource_bytes = bytes_of(resource_spans, [1, 3]);
         let mut spans = 0;
         each(resource_spans, 2, |scope_spans| {
+            let mut scope_spans_count = 0usize;
             each(scope_spans, 2, |span| {
-                spans += 1;
-                each(span, 9, |_| hint.attributes += 1);
-            })
+                scope_spans_count += 1;
+                each(span, 9, |_| shape.hint.attributes += 1);
+            });
+            // the scope and its schema URL
+            let shared = resource_bytes.saturating_add(bytes_of(scope_spans, [1, 3]));
+            shape.copied = shape
+                .copied
+                .saturating_add(scope_spans_count.saturating_mul(shared));
+            spans += scope_spans_count;
         });
-        hint.spans += spans;
-        hint.resource_attributes += spans * resource_attributes;
+        shape.hint.spans += spans;
+        shape.hint.resource_attributes += spans * resource_attributes;
     });
-    hint
+    shape
 }
 
 /// Reads one span's fields into `fields` and `lists`.
@@ -1218,5 +1276,37 @@ mod tests {
             both_valid > 1_000 && both_invalid > 1_000,
             "{both_valid} / {both_invalid}"
         );
+    }
+
+    #[test]
+    fn refuses_requests_whose_rows_would_copy_too_much() {
+        // a resource of 100 kB shared by `spans` spans: every row copies it
+        let body = |spans: usize| {
+            let mut r = request((0..spans).map(|i| good_span(i as u8)).collect());
+            let resource = r.resource_spans[0].resource.as_mut().expect("resource");
+            resource.attributes.push(KeyValue {
+                key: "blob".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue("x".repeat(100_000))),
+                }),
+                ..Default::default()
+            });
+            r.encode_to_vec()
+        };
+        let big = body(3000);
+        assert!(big.len() < 500_000, "{} bytes", big.len());
+        let err = traces_protobuf_to_batch(&big, NOW).expect_err("300 MB of copies");
+        assert!(matches!(err, Error::TooLarge(_)), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.starts_with("ExportTraceServiceRequest: its 3000 spans would copy 30"),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("(limit 268435456); send fewer spans per resource and scope"),
+            "{message}"
+        );
+        let fine = traces_protobuf_to_batch(&body(100), NOW).expect("10 MB of copies");
+        assert_eq!(fine.accepted, 100);
     }
 }

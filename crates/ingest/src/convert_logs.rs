@@ -8,8 +8,9 @@ use arrow::record_batch::RecordBatch;
 use meshscope_model::{LogBatchBuilder, LogInput, ScopeContext, SignalResource, Value};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use prost::Message;
 
-use crate::convert::{any_value, key_values};
+use crate::convert::{any_value, check_copied, key_values};
 use crate::convert_metrics::{Rejections, check_time, optional_id};
 use crate::error::{Error, Result};
 
@@ -56,6 +57,15 @@ pub fn logs_to_batch(request: &ExportLogsServiceRequest, now_ns: i64) -> Result<
         .flat_map(|r| &r.scope_logs)
         .map(|s| s.log_records.len())
         .sum();
+    let mut copied = 0usize;
+    for rl in &request.resource_logs {
+        let resource = rl.resource.as_ref().map_or(0, Message::encoded_len) + rl.schema_url.len();
+        for sl in &rl.scope_logs {
+            let scope = sl.scope.as_ref().map_or(0, Message::encoded_len) + sl.schema_url.len();
+            copied = copied.saturating_add(sl.log_records.len().saturating_mul(resource + scope));
+        }
+    }
+    check_copied("ExportLogsServiceRequest", "log records", total, copied)?;
     let mut builder = LogBatchBuilder::with_capacity(total);
     let mut rejections = Rejections::default();
     let mut attrs: Vec<(&str, Value<'_>)> = Vec::new();
@@ -236,5 +246,29 @@ mod tests {
             .as_primitive::<arrow::datatypes::TimestampNanosecondType>();
         assert_eq!(time.value(1), (T + 5) as i64, "observed time stands in");
         assert!(!b.column_by_name("observed_time").expect("col").is_null(1));
+    }
+
+    #[test]
+    fn refuses_requests_whose_rows_would_copy_too_much() {
+        let mut req = request((0..3000).map(|_| record(1)).collect());
+        req.resource_logs[0].resource = Some(opentelemetry_proto::tonic::resource::v1::Resource {
+            attributes: vec![opentelemetry_proto::tonic::common::v1::KeyValue {
+                key: "blob".into(),
+                value: Some(AnyValue {
+                    value: Some(av::Value::StringValue("x".repeat(100_000))),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let err = logs_to_batch(&req, NOW).expect_err("300 MB of copies");
+        assert!(matches!(err, Error::TooLarge(_)), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("ExportLogsServiceRequest: its 3000 log records would copy 30"),
+            "{err}"
+        );
+        req.resource_logs[0].scope_logs[0].log_records.truncate(100);
+        assert_eq!(logs_to_batch(&req, NOW).expect("10 MB").accepted, 100);
     }
 }

@@ -21,8 +21,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
     Exemplar, ExponentialHistogramDataPoint, HistogramDataPoint, NumberDataPoint, SummaryDataPoint,
     exemplar, metric, number_data_point,
 };
+use prost::Message;
 
-use crate::convert::{MAX_FUTURE_NS, MIN_TIME_NS, key_values};
+use crate::convert::{MAX_FUTURE_NS, MIN_TIME_NS, check_copied, key_values};
 use crate::error::{Error, Result};
 
 /// How many rejection reasons a response spells out.
@@ -113,22 +114,33 @@ pub fn metrics_to_batches(
 ) -> Result<ConvertedMetrics> {
     use metric::Data;
     let mut counts = [0usize; 4];
-    for m in request
-        .resource_metrics
-        .iter()
-        .flat_map(|r| &r.scope_metrics)
-        .flat_map(|s| &s.metrics)
-    {
-        match &m.data {
-            Some(Data::Gauge(g)) => counts[0] += g.data_points.len(),
-            Some(Data::Sum(s)) => counts[0] += s.data_points.len(),
-            Some(Data::Histogram(h)) => counts[1] += h.data_points.len(),
-            Some(Data::ExponentialHistogram(h)) => counts[2] += h.data_points.len(),
-            Some(Data::Summary(s)) => counts[3] += s.data_points.len(),
-            None => {}
+    // every point's row copies its resource, scope and metric identity
+    let mut copied = 0usize;
+    for rm in &request.resource_metrics {
+        let resource = rm.resource.as_ref().map_or(0, Message::encoded_len) + rm.schema_url.len();
+        for sm in &rm.scope_metrics {
+            let scope = sm.scope.as_ref().map_or(0, Message::encoded_len) + sm.schema_url.len();
+            for m in &sm.metrics {
+                let (table, points) = match &m.data {
+                    Some(Data::Gauge(g)) => (0, g.data_points.len()),
+                    Some(Data::Sum(s)) => (0, s.data_points.len()),
+                    Some(Data::Histogram(h)) => (1, h.data_points.len()),
+                    Some(Data::ExponentialHistogram(h)) => (2, h.data_points.len()),
+                    Some(Data::Summary(s)) => (3, s.data_points.len()),
+                    None => (0, 0),
+                };
+                counts[table] += points;
+                let identity = m.name.len()
+                    + m.description.len()
+                    + m.unit.len()
+                    + m.metadata.iter().map(Message::encoded_len).sum::<usize>();
+                let shared = resource + scope + identity;
+                copied = copied.saturating_add(points.saturating_mul(shared));
+            }
         }
     }
     let total: usize = counts.iter().sum();
+    check_copied("ExportMetricsServiceRequest", "data points", total, copied)?;
     let mut b = Builders {
         points: NumberPointBuilder::with_capacity(counts[0]),
         histograms: HistogramBuilder::with_capacity(counts[1]),
@@ -813,5 +825,31 @@ mod tests {
         assert_eq!(c.rejected, 10);
         assert!(c.message.starts_with("10 of 10 data points rejected"));
         assert!(c.message.ends_with("; and 7 more"), "{}", c.message);
+    }
+
+    #[test]
+    fn refuses_requests_whose_rows_would_copy_too_much() {
+        // a metric whose description (copied into every point's row) is 100 kB
+        let mut gauge = metric(
+            "queue.depth",
+            metric::Data::Gauge(Gauge {
+                data_points: (0..3000).map(|i| number(T + i, 1.0)).collect(),
+            }),
+        );
+        gauge.description = "x".repeat(100_000);
+        let mut req = request(vec![gauge]);
+        let err = metrics_to_batches(&req, NOW).expect_err("300 MB of copies");
+        assert!(matches!(err, Error::TooLarge(_)), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("ExportMetricsServiceRequest: its 3000 data points would copy 30"),
+            "{err}"
+        );
+        if let Some(metric::Data::Gauge(g)) =
+            &mut req.resource_metrics[0].scope_metrics[0].metrics[0].data
+        {
+            g.data_points.truncate(100);
+        }
+        assert_eq!(metrics_to_batches(&req, NOW).expect("10 MB").accepted, 100);
     }
 }

@@ -159,11 +159,8 @@ impl Ingestor {
     ) -> Result<ExportTraceServiceResponse> {
         self.check_pressure(protocol)?;
         let started = std::time::Instant::now();
-        let converted =
-            convert::traces_protobuf_to_batch(&request, now_ns()).map_err(|e| match e {
-                Error::InvalidArgument(_) => refused(protocol, e),
-                e => e,
-            })?;
+        let converted = convert::traces_protobuf_to_batch(&request, now_ns())
+            .map_err(|e| input(protocol, e))?;
         drop(request);
         let label = protocol.label();
         let total = (converted.accepted + converted.rejected) as u64;
@@ -198,6 +195,14 @@ impl Ingestor {
             }
         });
         Ok(ExportTraceServiceResponse { partial_success })
+    }
+}
+
+/// Counts a conversion error as a refusal when the request's content caused it.
+pub(crate) fn input(protocol: Protocol, error: Error) -> Error {
+    match error {
+        Error::InvalidArgument(_) | Error::TooLarge(_) => refused(protocol, error),
+        other => other,
     }
 }
 

@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 use crate::convert_logs::logs_to_batch;
 use crate::convert_metrics::metrics_to_batches;
 use crate::error::{Error, Result};
-use crate::pipeline::{Ingestor, Protocol, now_ns, refused};
+use crate::pipeline::{Ingestor, Protocol, input, now_ns, refused};
 
 /// Self-metrics of the metrics and logs receivers (the span ones are described by the binary).
 pub const METRIC_POINTS_RECEIVED: &str = "meshscope_metric_points_received_total";
@@ -72,7 +72,7 @@ impl Ingestor {
     ) -> Result<ExportMetricsServiceResponse> {
         self.check_pressure(protocol)?;
         let started = std::time::Instant::now();
-        let converted = metrics_to_batches(&request, now_ns())?;
+        let converted = metrics_to_batches(&request, now_ns()).map_err(|e| input(protocol, e))?;
         drop(request);
         let label = protocol.label();
         let total = (converted.accepted + converted.rejected) as u64;
@@ -110,7 +110,7 @@ impl Ingestor {
     ) -> Result<ExportLogsServiceResponse> {
         self.check_pressure(protocol)?;
         let started = std::time::Instant::now();
-        let converted = logs_to_batch(&request, now_ns())?;
+        let converted = logs_to_batch(&request, now_ns()).map_err(|e| input(protocol, e))?;
         drop(request);
         let label = protocol.label();
         let total = (converted.accepted + converted.rejected) as u64;
