@@ -280,57 +280,56 @@ struct Shape {
 }
 
 fn count(body: &[u8]) -> Shape {
-    /// Calls `f` with the bytes of every length-delimited field `number` of `message`.
-    fn each<'a>(message: &'a [u8], number: u32, mut f: impl FnMut(&'a [u8])) {
+    /// Calls `f` with the number and bytes of every length-delimited field of `message`.
+    fn each<'a>(message: &'a [u8], mut f: impl FnMut(u32, &'a [u8])) {
         let Ok(fields) = Fields::of(message, 0) else {
             return;
         };
         for (n, wire) in fields.map_while(WireResult::ok) {
-            if let (true, Wire::Len(inner)) = (n == number, wire) {
-                f(inner);
+            if let Wire::Len(inner) = wire {
+                f(n, inner);
             }
         }
-    }
-    /// Bytes of the length-delimited fields `numbers` of `message`.
-    fn bytes_of(message: &[u8], numbers: [u32; 2]) -> usize {
-        numbers
-            .iter()
-            .map(|&n| {
-                let mut total = 0usize;
-                each(message, n, |inner| {
-                    total = total.saturating_add(inner.len())
-                });
-                total
-            })
-            .fold(0, usize::saturating_add)
     }
     let mut shape = Shape {
         hint: BatchHint::default(),
         copied: 0,
     };
-    each(body, 1, |resource_spans| {
-        let mut resource_attributes = 0;
-        each(resource_spans, 1, |resource| {
-            each(resource, 1, |_| resource_attributes += 1)
-        });
-        // the resource and its schema URL
-        let resource_bytes = bytes_of(resource_spans, [1, 3]);
-        let mut spans = 0;
-        each(resource_spans, 2, |scope_spans| {
-            let mut scope_spans_count = 0usize;
-            each(scope_spans, 2, |span| {
-                scope_spans_count += 1;
-                each(span, 9, |_| shape.hint.attributes += 1);
-            });
-            // the scope and its schema URL
-            let shared = resource_bytes.saturating_add(bytes_of(scope_spans, [1, 3]));
-            shape.copied = shape
-                .copied
-                .saturating_add(scope_spans_count.saturating_mul(shared));
-            spans += scope_spans_count;
+    each(body, |n, resource_spans| {
+        if n != 1 {
+            return;
+        }
+        // resource attributes and bytes (with the schema URL), and the spans that copy them
+        let (mut resource_attributes, mut resource_bytes) = (0usize, 0usize);
+        let (mut spans, mut scope_copied) = (0usize, 0usize);
+        each(resource_spans, |n, field| match n {
+            1 => {
+                resource_bytes = resource_bytes.saturating_add(field.len());
+                each(field, |n, _| resource_attributes += usize::from(n == 1));
+            }
+            2 => {
+                let (mut scope_spans, mut scope_bytes) = (0usize, 0usize);
+                each(field, |n, field| match n {
+                    // the scope and its schema URL
+                    1 | 3 => scope_bytes = scope_bytes.saturating_add(field.len()),
+                    2 => {
+                        scope_spans += 1;
+                        each(field, |n, _| shape.hint.attributes += usize::from(n == 9));
+                    }
+                    _ => {}
+                });
+                spans += scope_spans;
+                scope_copied = scope_copied.saturating_add(scope_spans.saturating_mul(scope_bytes));
+            }
+            3 => resource_bytes = resource_bytes.saturating_add(field.len()),
+            _ => {}
         });
         shape.hint.spans += spans;
         shape.hint.resource_attributes += spans * resource_attributes;
+        shape.copied = shape
+            .copied
+            .saturating_add(spans.saturating_mul(resource_bytes))
+            .saturating_add(scope_copied);
     });
     shape
 }

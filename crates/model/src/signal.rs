@@ -232,10 +232,16 @@ impl ContextColumns {
         attributes: &[(&str, Value<'_>)],
     ) {
         for (key, value) in attributes {
-            self.scratch.clear();
-            value.render(&mut self.scratch);
             self.attributes.keys().append_value(key);
-            self.attributes.values().append_value(&self.scratch);
+            match value {
+                // most values are strings: no detour through the scratch buffer
+                Value::Str(s) => self.attributes.values().append_value(s),
+                other => {
+                    self.scratch.clear();
+                    other.render(&mut self.scratch);
+                    self.attributes.values().append_value(&self.scratch);
+                }
+            }
             if let Some(tag) = value.type_tag() {
                 self.attribute_types.keys().append_value(key);
                 self.attribute_types.values().append_value(tag);

@@ -376,6 +376,7 @@ impl PromotedBuilder {
     fn append(&mut self, value: Option<&Value<'_>>, scratch: &mut String) {
         match self {
             Self::Str(b) => match value {
+                Some(Value::Str(s)) => b.append_value(s),
                 Some(v) => {
                     scratch.clear();
                     v.render(scratch);
