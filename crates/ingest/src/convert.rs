@@ -325,14 +325,34 @@ fn count(body: &[u8]) -> Shape {
             _ => {}
         });
         shape.hint.spans += spans;
-        shape.hint.resource_attributes += spans * resource_attributes;
+        shape.hint.resource_attributes = shape
+            .hint
+            .resource_attributes
+            .saturating_add(spans.saturating_mul(resource_attributes));
         shape.copied = shape
             .copied
             .saturating_add(spans.saturating_mul(resource_bytes))
             .saturating_add(scope_copied);
     });
+    // The hint sizes allocations, so it must not exceed what the body can fill: a body of
+    // empty spans or attributes would otherwise reserve far more than the rows that pass.
+    let hint = &mut shape.hint;
+    hint.spans = hint.spans.min(body.len() / MIN_SPAN_BYTES);
+    hint.attributes = hint.attributes.min(body.len() / MIN_ATTRIBUTE_BYTES);
+    hint.resource_attributes = hint
+        .resource_attributes
+        .min(hint.spans.saturating_mul(MAX_HINT_RESOURCE_ATTRIBUTES));
     shape
 }
+
+/// Bytes of the smallest span that passes validation: its trace id, span id and two times
+/// with their field keys.
+const MIN_SPAN_BYTES: usize = 18 + 10 + 9 + 9;
+/// Bytes an attribute takes at least in a realistic request (key, value and framing), for the
+/// allocation hint only.
+const MIN_ATTRIBUTE_BYTES: usize = 16;
+/// Resource attributes per span the allocation hint reserves room for at most.
+const MAX_HINT_RESOURCE_ATTRIBUTES: usize = 64;
 
 /// Reads one span's fields into `fields` and `lists`.
 fn read_span<'a>(
@@ -1307,5 +1327,40 @@ mod tests {
         );
         let fine = traces_protobuf_to_batch(&body(100), NOW).expect("10 MB of copies");
         assert_eq!(fine.accepted, 100);
+    }
+
+    #[test]
+    fn the_allocation_hint_stays_within_what_the_body_can_fill() {
+        // 100,000 empty spans (two bytes each), then one span with 50,000 empty attributes
+        let mut scope_spans = Writer::default();
+        for _ in 0..100_000 {
+            scope_spans = scope_spans.bytes(2, b"");
+        }
+        let mut crowded = Writer::default();
+        for _ in 0..50_000 {
+            crowded = crowded.bytes(9, b"");
+        }
+        let scope_spans = scope_spans.message(2, crowded);
+        let body = Writer::default()
+            .message(1, Writer::default().message(2, scope_spans))
+            .0;
+        let shape = count(&body);
+        assert!(
+            shape.hint.spans <= body.len() / MIN_SPAN_BYTES,
+            "{:?}",
+            shape.hint
+        );
+        assert!(
+            shape.hint.attributes <= body.len() / MIN_ATTRIBUTE_BYTES,
+            "{:?}",
+            shape.hint
+        );
+        let converted = traces_protobuf_to_batch(&body, NOW).expect("valid protobuf");
+        assert_eq!((converted.accepted, converted.rejected), (0, 100_001));
+
+        // a realistic request keeps its exact counts
+        let request = request(vec![good_span(1), good_span(2)]).encode_to_vec();
+        let shape = count(&request);
+        assert_eq!((shape.hint.spans, shape.hint.resource_attributes), (2, 2));
     }
 }
