@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
 
 use crate::error::{Error, Result};
-use crate::wire::{Fields, Wire, WireError, WireResult};
+use crate::wire::{Fields, Wire, WireError, WireResult, each_message};
 
 /// Earliest start time accepted: 2000-01-01T00:00:00Z.
 pub const MIN_TIME_NS: i64 = 946_684_800_000_000_000;
@@ -87,13 +87,16 @@ pub fn traces_protobuf_to_batch(body: &[u8], now_ns: i64) -> Result<Converted> {
         message: String::new(),
     };
     let mut ri = 0;
-    for field in Fields::of(body, 0)? {
-        if let (1, wire) = field? {
-            let resource_spans = wire.bytes("ExportTraceServiceRequest.resource_spans")?;
+    each_message(
+        body,
+        0,
+        (1, "ExportTraceServiceRequest.resource_spans"),
+        |resource_spans| {
             conversion.resource_spans(resource_spans, ri, 1)?;
             ri += 1;
-        }
-    }
+            Ok::<_, Error>(())
+        },
+    )?;
     conversion.finish()
 }
 
@@ -155,18 +158,16 @@ impl Conversion {
         // the resource may follow its spans: read them once it is known
         let resource = ResourceContext::new(&attributes, schema_url);
         let mut si = 0;
-        for field in Fields::of(message, depth)? {
-            if let (2, wire) = field? {
-                self.scope_spans(
-                    wire.bytes("ResourceSpans.scope_spans")?,
-                    &resource,
-                    (ri, si),
-                    depth + 1,
-                )?;
+        each_message(
+            message,
+            depth,
+            (2, "ResourceSpans.scope_spans"),
+            |scope_spans| {
+                self.scope_spans(scope_spans, &resource, (ri, si), depth + 1)?;
                 si += 1;
-            }
-        }
-        Ok(())
+                Ok(())
+            },
+        )
     }
 
     fn scope_spans(
@@ -193,48 +194,62 @@ impl Conversion {
         let scope = ScopeContext::new(scope.name, scope.version, &scope.attributes, schema_url);
         let mut lists = SpanLists::default();
         let mut pi = 0;
-        for field in Fields::of(message, depth)? {
-            if let (2, wire) = field? {
-                let span = wire.bytes("ScopeSpans.spans")?;
-                lists.attributes.clear();
-                lists.events.clear();
-                lists.links.clear();
-                lists.bad_links = 0;
-                let mut fields = SpanFields::default();
-                read_span(span, depth + 1, &mut fields, &mut lists)?;
-                self.total += 1;
-                match check_span(&fields, self.now_ns) {
-                    Ok(checked) => self.builder.append(
-                        resource,
-                        &scope,
-                        &SpanInput {
-                            trace_id: checked.trace_id,
-                            span_id: checked.span_id,
-                            parent_span_id: checked.parent_span_id,
-                            trace_state: fields.trace_state,
-                            flags: fields.flags,
-                            name: fields.name,
-                            kind: SpanKind::from_otlp(fields.kind),
-                            start_ns: checked.start_ns,
-                            end_ns: checked.end_ns,
-                            status: StatusCode::from_otlp(fields.status_code),
-                            status_message: fields.status_message,
-                            attributes: &lists.attributes,
-                            dropped_attributes_count: fields.dropped_attributes_count,
-                            events: &lists.events,
-                            dropped_events_count: fields.dropped_events_count,
-                            links: &lists.links,
-                            dropped_links_count: fields
-                                .dropped_links_count
-                                .saturating_add(lists.bad_links),
-                        },
-                    ),
-                    Err(reason) => self.reject(format_args!(
-                        "resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: {reason}"
-                    )),
-                }
-                pi += 1;
-            }
+        each_message(message, depth, (2, "ScopeSpans.spans"), |span| {
+            self.span(
+                span,
+                depth + 1,
+                (resource, &scope),
+                &mut lists,
+                (ri, si, pi),
+            )?;
+            pi += 1;
+            Ok(())
+        })
+    }
+
+    /// Reads, checks and appends (or rejects) one span; `lists` is reused from span to span.
+    fn span<'a>(
+        &mut self,
+        message: &'a [u8],
+        depth: u32,
+        (resource, scope): (&ResourceContext, &ScopeContext),
+        lists: &mut SpanLists<'a>,
+        (ri, si, pi): (usize, usize, usize),
+    ) -> Result<()> {
+        lists.attributes.clear();
+        lists.events.clear();
+        lists.links.clear();
+        lists.bad_links = 0;
+        let mut fields = SpanFields::default();
+        read_span(message, depth, &mut fields, lists)?;
+        self.total += 1;
+        match check_span(&fields, self.now_ns) {
+            Ok(checked) => self.builder.append(
+                resource,
+                scope,
+                &SpanInput {
+                    trace_id: checked.trace_id,
+                    span_id: checked.span_id,
+                    parent_span_id: checked.parent_span_id,
+                    trace_state: fields.trace_state,
+                    flags: fields.flags,
+                    name: fields.name,
+                    kind: SpanKind::from_otlp(fields.kind),
+                    start_ns: checked.start_ns,
+                    end_ns: checked.end_ns,
+                    status: StatusCode::from_otlp(fields.status_code),
+                    status_message: fields.status_message,
+                    attributes: &lists.attributes,
+                    dropped_attributes_count: fields.dropped_attributes_count,
+                    events: &lists.events,
+                    dropped_events_count: fields.dropped_events_count,
+                    links: &lists.links,
+                    dropped_links_count: fields.dropped_links_count.saturating_add(lists.bad_links),
+                },
+            ),
+            Err(reason) => self.reject(format_args!(
+                "resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: {reason}"
+            )),
         }
         Ok(())
     }
@@ -567,12 +582,10 @@ fn merge_any_value<'a>(
                     *value = Value::Array(Vec::new());
                 }
                 if let Value::Array(items) = value {
-                    for field in Fields::of(array, depth + 1)? {
-                        if let (1, wire) = field? {
-                            let item = wire.bytes("ArrayValue.values")?;
-                            items.push(any_value_at(item, depth + 2, level + 1)?);
-                        }
-                    }
+                    each_message(array, depth + 1, (1, "ArrayValue.values"), |item| {
+                        items.push(any_value_at(item, depth + 2, level + 1)?);
+                        Ok::<_, WireError>(())
+                    })?;
                 }
             }
             (6, wire) => {
@@ -581,13 +594,11 @@ fn merge_any_value<'a>(
                     *value = Value::Map(Vec::new());
                 }
                 if let Value::Map(entries) = value {
-                    for field in Fields::of(list, depth + 1)? {
-                        if let (1, wire) = field? {
-                            let kv = wire.bytes("KeyValueList.values")?;
-                            let (key, entry) = key_value_at(kv, depth + 2)?;
-                            entries.push((key, cut(entry, level + 1)));
-                        }
-                    }
+                    each_message(list, depth + 1, (1, "KeyValueList.values"), |kv| {
+                        let (key, entry) = key_value_at(kv, depth + 2)?;
+                        entries.push((key, cut(entry, level + 1)));
+                        Ok::<_, WireError>(())
+                    })?;
                 }
             }
             (7, wire) => *value = Value::Bytes(wire.bytes("AnyValue.bytes_value")?),

@@ -157,6 +157,24 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
+/// Calls `f` with the bytes of every occurrence, in order, of the embedded-message field
+/// `(number, name)` of `message` (nested `depth` levels deep); the other fields are read and
+/// checked, then skipped.
+pub(crate) fn each_message<'a, E: From<WireError>>(
+    message: &'a [u8],
+    depth: u32,
+    (number, name): (u32, &str),
+    mut f: impl FnMut(&'a [u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    for field in Fields::of(message, depth)? {
+        let (n, wire) = field?;
+        if n == number {
+            f(wire.bytes(name)?)?;
+        }
+    }
+    Ok(())
+}
+
 /// (field number, wire type) of a field key.
 #[inline]
 fn split_key(key: u64) -> WireResult<(u32, u8)> {
