@@ -136,6 +136,7 @@ fn ingest_run(args: &Args, scratch: &Path, run: usize) -> anyhow::Result<Value> 
     server.stop()?;
     let acked = f(&report, &["spans", "acked"]).max(f(&report, &["spans_acked"]));
     let disk = dir_bytes(&data.join("spans"));
+    let files = parquet_file_count(&data.join("spans"));
     let wire = f(&report, &["bytes", "sent"]).max(f(&report, &["bytes_sent"]));
     let result = json!({
         "run": run,
@@ -146,6 +147,7 @@ fn ingest_run(args: &Args, scratch: &Path, run: usize) -> anyhow::Result<Value> 
         "server_cpu_seconds_per_million_spans": cpu / (acked / 1e6),
         "peak_rss_bytes": peak_rss,
         "disk_bytes_per_span": disk as f64 / acked,
+        "parquet_files": files,
         "otlp_bytes_per_span": wire / acked,
         "request_latency_p50_ms": f(&report, &["latency_ms", "p50"]).max(f(&report, &["latency_p50_ms"])),
         "request_latency_p99_ms": f(&report, &["latency_ms", "p99"]).max(f(&report, &["latency_p99_ms"])),
@@ -258,10 +260,14 @@ fn probe_queries(server: &Server, n: usize) -> anyhow::Result<Value> {
         }
         lags.push(acked.elapsed().as_secs_f64());
     }
+    // ids drawn at random from all stored spans (head and every file), not the first rows a
+    // scan returns, which come from few places
     let ids = sql(
         &client,
         http,
-        &format!("SELECT trace_id FROM spans WHERE service_name <> 'lag-probe' LIMIT {n}"),
+        &format!(
+            "SELECT trace_id FROM spans WHERE service_name <> 'lag-probe' ORDER BY random() LIMIT {n}"
+        ),
     )?;
     let ids: Vec<String> = ids["rows"]
         .as_array()
@@ -370,6 +376,26 @@ fn overload_run(args: &Args, scratch: &Path, sustained: f64) -> anyhow::Result<V
     }))
 }
 
+/// The Parquet files under `dir`.
+fn parquet_file_count(dir: &Path) -> u64 {
+    let mut count = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|x| x == "parquet") {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
 /// Spans in the Parquet files of a stopped server's data directory: all rows, and distinct
 /// (trace id, span id) pairs, so that spans stored twice (a request stored, then retried by its
 /// client) cannot hide spans that are missing.
@@ -438,6 +464,7 @@ fn main() -> anyhow::Result<()> {
         "server_cpu_seconds_per_million_spans": med("server_cpu_seconds_per_million_spans"),
         "peak_rss_bytes": med("peak_rss_bytes"),
         "disk_bytes_per_span": med("disk_bytes_per_span"),
+        "parquet_files": med("parquet_files"),
         "otlp_bytes_per_span": med("otlp_bytes_per_span"),
         "request_latency_p50_ms": med("request_latency_p50_ms"),
         "request_latency_p99_ms": med("request_latency_p99_ms"),
@@ -526,6 +553,11 @@ fn markdown(r: &Value) -> String {
         &mut out,
         "bytes on disk per span (Parquet)",
         format!("{:.1}", f(m, &["disk_bytes_per_span"])),
+    );
+    row(
+        &mut out,
+        "Parquet files of spans after the run",
+        format!("{:.0}", f(m, &["parquet_files"])),
     );
     row(
         &mut out,

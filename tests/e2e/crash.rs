@@ -63,10 +63,22 @@ fn spawn(dir: &Path, extra: &[&str]) -> Process {
 async fn kill_9_loses_no_acknowledged_span() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Small flushes so that Parquet files are written (and WAL segments truncated) during the
-    // load: the kill can land anywhere in that protocol.
+    // load, and merges of every two of them with a short grace, so that files are merged and
+    // deleted while it runs: the kill can land anywhere in either protocol.
     let mut process = spawn(
         dir.path(),
-        &["--flush-max-bytes", "400000", "--flush-max-age", "1s"],
+        &[
+            "--flush-max-bytes",
+            "400000",
+            "--flush-max-age",
+            "1s",
+            "--compaction-min-files",
+            "2",
+            "--query-timeout",
+            "1s",
+            "--compaction-grace",
+            "1s",
+        ],
     );
     let acked: Arc<Mutex<Vec<u64>>> = Arc::default();
     let next = Arc::new(AtomicU64::new(0));
@@ -134,6 +146,12 @@ async fn kill_9_loses_no_acknowledged_span() {
             acked.len()
         );
     };
+    assert!(
+        parquet_files(&dir.path().join("spans"))
+            .iter()
+            .any(|file| names_replaced_files(file)),
+        "merges ran during the load"
+    );
     check(read_data_dir(dir.path()).await, "after kill -9");
 
     // Restart the binary on the same data, stop it gracefully (flush), check again.
@@ -158,4 +176,29 @@ async fn kill_9_loses_no_acknowledged_span() {
         read_data_dir(dir.path()).await,
         "after restart and graceful stop",
     );
+}
+
+/// Every Parquet file under `dir`.
+fn parquet_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// Whether a Parquet file is a merged one: its footer names the files it replaces.
+fn names_replaced_files(path: &Path) -> bool {
+    let bytes = std::fs::read(path).expect("read parquet file");
+    bytes
+        .windows(b"meshscope.replaces".len())
+        .any(|w| w == b"meshscope.replaces")
 }

@@ -46,6 +46,15 @@ pub struct ServeArgs {
     /// Refuse new data (retryable) while the head holds more than this many bytes.
     #[arg(long, env = "MESHSCOPE_HEAD_LIMIT_BYTES", value_name = "BYTES")]
     pub head_limit_bytes: Option<usize>,
+    /// Merge the small Parquet files of an hour into files of up to this many bytes (`0`: never).
+    #[arg(long, env = "MESHSCOPE_COMPACTION_TARGET_BYTES", value_name = "BYTES")]
+    pub compaction_target_bytes: Option<u64>,
+    /// Merge an hour's small files once there are this many of them.
+    #[arg(long, env = "MESHSCOPE_COMPACTION_MIN_FILES", value_name = "N")]
+    pub compaction_min_files: Option<usize>,
+    /// Keep merged-away files this long for queries already reading them (e.g. `5m`).
+    #[arg(long, env = "MESHSCOPE_COMPACTION_GRACE", value_name = "DURATION")]
+    pub compaction_grace: Option<String>,
     /// Largest OTLP request body on the wire, in bytes.
     #[arg(long, env = "MESHSCOPE_MAX_REQUEST_BYTES", value_name = "BYTES")]
     pub max_request_bytes: Option<usize>,
@@ -109,6 +118,9 @@ pub struct StorageSection {
     pub head_limit_bytes: Option<usize>,
     pub wal_queue_limit_bytes: Option<usize>,
     pub row_group_rows: Option<usize>,
+    pub compaction_target_bytes: Option<u64>,
+    pub compaction_min_files: Option<usize>,
+    pub compaction_grace: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -214,6 +226,22 @@ impl Config {
                 .wal_queue_limit_bytes
                 .unwrap_or(defaults.wal_queue_limit_bytes),
             row_group_rows: s.row_group_rows.unwrap_or(defaults.row_group_rows),
+            compaction_target_bytes: args
+                .compaction_target_bytes
+                .or(s.compaction_target_bytes)
+                .unwrap_or(defaults.compaction_target_bytes),
+            compaction_min_files: args
+                .compaction_min_files
+                .or(s.compaction_min_files)
+                .unwrap_or(defaults.compaction_min_files),
+            compaction_grace: match args
+                .compaction_grace
+                .as_ref()
+                .or(s.compaction_grace.as_ref())
+            {
+                Some(text) => parse_duration(text).context("compaction_grace")?,
+                None => defaults.compaction_grace,
+            },
         };
         let limit_defaults = Limits::default();
         let i = &file.ingest;
@@ -336,6 +364,16 @@ impl Config {
         if s.flush_max_bytes == 0 || s.row_group_rows == 0 || s.wal_segment_bytes == 0 {
             bail!("storage sizes must be greater than zero");
         }
+        if s.compaction_min_files < 2 {
+            bail!("compaction_min_files must be at least 2");
+        }
+        if s.compaction_target_bytes > 0 && s.compaction_grace < q.timeout {
+            bail!(
+                "compaction_grace ({:?}) must be at least the query timeout ({:?}): a query may read a merged-away file until it ends",
+                s.compaction_grace,
+                q.timeout
+            );
+        }
         if s.head_limit_bytes < s.flush_max_bytes {
             bail!(
                 "head_limit_bytes ({}) must be at least flush_max_bytes ({})",
@@ -432,6 +470,37 @@ mod tests {
             FileConfig::parse("[ingest]\nmax_request_bytes = 100\nmax_decompressed_bytes = 10\n")
                 .expect("parse");
         assert!(Config::merge(&ServeArgs::default(), &file).is_err());
+    }
+
+    #[test]
+    fn compaction_settings_come_from_file_and_flags() {
+        let file = FileConfig::parse(
+            "[storage]\ncompaction_target_bytes = 1000000\ncompaction_min_files = 4\ncompaction_grace = \"10m\"\n",
+        )
+        .expect("parse");
+        let config = Config::merge(&ServeArgs::default(), &file).expect("config");
+        assert_eq!(config.storage.compaction_target_bytes, 1_000_000);
+        assert_eq!(config.storage.compaction_min_files, 4);
+        assert_eq!(config.storage.compaction_grace, Duration::from_secs(600));
+        let args = ServeArgs {
+            compaction_target_bytes: Some(0),
+            ..Default::default()
+        };
+        let config = Config::merge(&args, &file).expect("config");
+        assert_eq!(config.storage.compaction_target_bytes, 0, "0 turns it off");
+
+        let too_short = ServeArgs {
+            compaction_grace: Some("1s".into()),
+            query_timeout: Some("30s".into()),
+            ..Default::default()
+        };
+        let err = Config::merge(&too_short, &FileConfig::default()).expect_err("grace < timeout");
+        assert!(err.to_string().contains("compaction_grace"), "{err}");
+        let one_file = ServeArgs {
+            compaction_min_files: Some(1),
+            ..Default::default()
+        };
+        assert!(Config::merge(&one_file, &FileConfig::default()).is_err());
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! The catalog: which Parquet files each table has. Rebuilt from a listing at `open`,
-//! extended by each flush.
+//! extended by each flush, edited by each compaction.
+
+use std::collections::HashSet;
+
+use ulid::Ulid;
 
 use crate::config::TableSpec;
 use crate::error::Result;
 use crate::parquet_file::{ParquetFile, describe_file};
 use crate::path::PartitionedPath;
+use crate::stitch::replaced_files;
 use crate::store::PartitionStore;
 
 #[derive(Debug, Default)]
@@ -16,9 +21,11 @@ pub(crate) struct Catalog {
 
 impl Catalog {
     /// Lists the table's directory and reads each file's footer. Files that do not follow the
-    /// layout are ignored; unreadable ones are logged and left out.
+    /// layout are ignored; unreadable ones are logged and left out. Files that a merged file
+    /// replaces (a compaction interrupted before it deleted them) are deleted.
     pub(crate) fn load(store: &dyn PartitionStore, spec: &TableSpec) -> Result<Self> {
         let mut catalog = Self::default();
+        let mut replaced = HashSet::new();
         for (relative, size) in store.list(&PartitionedPath::table_dir(spec.name))? {
             let parsed = match PartitionedPath::from_relative_path(&relative) {
                 Ok(parsed) if parsed.table == spec.name => parsed,
@@ -29,6 +36,7 @@ impl Catalog {
             };
             match store.parquet_footer(&relative, spec) {
                 Ok((metadata, keys)) => {
+                    replaced.extend(replaced_files(&metadata));
                     let path = store.absolute(&relative);
                     let file = describe_file(spec, parsed, path, size, &metadata, keys);
                     catalog.add(file);
@@ -38,8 +46,37 @@ impl Catalog {
                 }
             }
         }
+        if !replaced.is_empty() {
+            let (gone, kept): (Vec<ParquetFile>, Vec<ParquetFile>) =
+                std::mem::take(&mut catalog.files)
+                    .into_iter()
+                    .partition(|f| replaced.contains(&f.relative.file_id));
+            catalog = Self::default();
+            for file in kept {
+                catalog.add(file);
+            }
+            for file in gone {
+                tracing::info!(path = %file.path.display(), "deleting a file that a merged file replaces");
+                store.remove_file(&file.relative.to_relative_path())?;
+            }
+        }
         catalog.files.sort_by(|a, b| a.relative.cmp(&b.relative));
         Ok(catalog)
+    }
+
+    /// Puts `merged` in place of the files `sources` names, at once. Returns the files it took
+    /// out (those of `sources` still listed).
+    pub(crate) fn replace(&mut self, sources: &[Ulid], merged: ParquetFile) -> Vec<ParquetFile> {
+        let (gone, kept): (Vec<ParquetFile>, Vec<ParquetFile>) = std::mem::take(&mut self.files)
+            .into_iter()
+            .partition(|f| sources.contains(&f.relative.file_id));
+        *self = Self::default();
+        for file in kept {
+            self.add(file);
+        }
+        self.add(merged);
+        self.files.sort_by(|a, b| a.relative.cmp(&b.relative));
+        gone
     }
 
     pub(crate) fn add(&mut self, file: ParquetFile) {

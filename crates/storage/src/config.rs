@@ -223,6 +223,14 @@ pub struct StorageConfig {
     pub wal_queue_limit_bytes: usize,
     /// Rows per Parquet row group.
     pub row_group_rows: usize,
+    /// Compaction merges the small files of an hour partition into files of up to this many
+    /// bytes (files of at least half of it are left alone). `0` turns compaction off.
+    pub compaction_target_bytes: u64,
+    /// A partition is compacted once it holds at least this many small files.
+    pub compaction_min_files: usize,
+    /// How long the files a merge replaced stay on disk after it, for queries that started
+    /// before it; longer than the longest query.
+    pub compaction_grace: Duration,
 }
 
 impl Default for StorageConfig {
@@ -236,6 +244,9 @@ impl Default for StorageConfig {
             head_limit_bytes: 320 << 20,
             wal_queue_limit_bytes: 64 << 20,
             row_group_rows: 65_536,
+            compaction_target_bytes: 128 << 20,
+            compaction_min_files: 8,
+            compaction_grace: Duration::from_secs(300),
         }
     }
 }
@@ -245,6 +256,11 @@ impl StorageConfig {
         if self.row_group_rows == 0 {
             return Err(Error::InvalidConfig(
                 "row_group_rows must be greater than zero".into(),
+            ));
+        }
+        if self.compaction_min_files < 2 {
+            return Err(Error::InvalidConfig(
+                "compaction_min_files must be at least 2".into(),
             ));
         }
         if self.flush_max_age.is_zero() {

@@ -174,8 +174,10 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> Result<FlushStats> {
 
     let (rows, bytes, files) = publish(inner, through, staged);
     let store = Arc::clone(&inner.store);
+    // only this flush's directory: a merge may be staging beside it
     let cleanup =
-        tokio::task::spawn_blocking(move || store.remove_dir_all(&Layout::staging_root())).await?;
+        tokio::task::spawn_blocking(move || store.remove_dir_all(&Layout::staging_dir(flush_id)))
+            .await?;
     if let Err(e) = cleanup {
         tracing::warn!(error = %e, flush = %flush_id, "could not remove the staging directory");
     }

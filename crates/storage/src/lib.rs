@@ -6,7 +6,9 @@
 //! dedicated thread), puts it into the in-memory head where [`snapshot`](Storage::snapshot)
 //! sees it, and returns its sequence number. A flush (by size or age in the background task,
 //! or [`flush`](Storage::flush)) moves head rows into immutable Parquet files, one per table
-//! and UTC hour, sorted and with bloom filters:
+//! and UTC hour, sorted and with bloom filters. Compaction ([`compact`](Storage::compact), and
+//! the background task) merges an hour's small files into larger ones by copying their row
+//! groups:
 //!
 //! ```text
 //! <data>/wal/<first-seq>.wal, checkpoint.json
@@ -33,6 +35,9 @@
 //! - A flush is exactly-once across crashes: files are staged, then `checkpoint.json` commits
 //!   them with the last flushed sequence number; recovery finishes a committed flush, discards an
 //!   uncommitted one, and replays only the WAL records after the checkpoint.
+//! - A merge is exactly-once across crashes: the merged file is staged, then renamed into place
+//!   (the commit); it replaces its sources in the catalog under the state lock, and the sources
+//!   are deleted after a grace. Its footer names them, so `open` deletes any still on disk.
 //! - A torn WAL tail is cut at the first bad record; garbage is never replayed.
 //! - After a failed WAL write or fsync, or a committed flush that could not be moved into
 //!   place, the store refuses writes ([`Error::Poisoned`]) until a restart recovers from disk.
@@ -42,6 +47,7 @@
 
 mod catalog;
 mod checkpoint;
+mod compaction;
 mod config;
 mod error;
 mod flush;
@@ -51,6 +57,7 @@ mod parquet_file;
 mod path;
 mod recovery;
 mod self_metrics;
+mod stitch;
 mod storage;
 mod store;
 mod wal;
@@ -60,6 +67,7 @@ mod wal_writer;
 mod test_util;
 
 pub use crate::{
+    compaction::CompactionStats,
     config::{StorageConfig, SyncPolicy, TableSpec},
     error::{Error, Result},
     flush::FlushStats,

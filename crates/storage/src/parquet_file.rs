@@ -27,8 +27,8 @@ use crate::path::{PartitionHour, PartitionedPath};
 /// Key-value metadata every file carries.
 pub(crate) const FORMAT_VERSION_KEY: &str = "meshscope.format_version";
 pub(crate) const FORMAT_VERSION: &str = "1";
-const MIN_TIME_KEY: &str = "meshscope.min_time_ns";
-const MAX_TIME_KEY: &str = "meshscope.max_time_ns";
+pub(crate) const MIN_TIME_KEY: &str = "meshscope.min_time_ns";
+pub(crate) const MAX_TIME_KEY: &str = "meshscope.max_time_ns";
 
 const ZSTD_LEVEL: i32 = 3;
 const DATA_PAGE_ROW_LIMIT: usize = 8192;

@@ -10,6 +10,9 @@ pub(crate) const FLUSH_TOTAL: &str = "meshscope_flush_total";
 pub(crate) const FLUSH_ROWS_TOTAL: &str = "meshscope_flush_rows_total";
 pub(crate) const FLUSH_BYTES_TOTAL: &str = "meshscope_flush_bytes_total";
 pub(crate) const FLUSH_SECONDS: &str = "meshscope_flush_seconds";
+pub(crate) const COMPACTION_TOTAL: &str = "meshscope_compaction_total";
+pub(crate) const COMPACTION_FILES_TOTAL: &str = "meshscope_compaction_files_total";
+pub(crate) const COMPACTION_BYTES_TOTAL: &str = "meshscope_compaction_bytes_total";
 pub(crate) const HEAD_BYTES: &str = "meshscope_head_bytes";
 pub(crate) const HEAD_ROWS: &str = "meshscope_head_rows";
 
@@ -52,6 +55,21 @@ pub fn describe_metrics() {
         "bytes of parquet files written by flushes"
     );
     metrics::describe_histogram!(FLUSH_SECONDS, Unit::Seconds, "duration of one flush");
+    metrics::describe_counter!(
+        COMPACTION_TOTAL,
+        Unit::Count,
+        "merges of small parquet files into one"
+    );
+    metrics::describe_counter!(
+        COMPACTION_FILES_TOTAL,
+        Unit::Count,
+        "parquet files replaced by merges"
+    );
+    metrics::describe_counter!(
+        COMPACTION_BYTES_TOTAL,
+        Unit::Bytes,
+        "bytes of parquet files written by merges"
+    );
     metrics::describe_gauge!(
         HEAD_BYTES,
         Unit::Bytes,

@@ -164,6 +164,12 @@ pub(crate) struct Inner {
     pub(crate) wal_shared: Arc<WalShared>,
     /// One flush at a time.
     pub(crate) flush_lock: tokio::sync::Mutex<()>,
+    /// One merge at a time; merges run beside flushes.
+    pub(crate) compaction_lock: tokio::sync::Mutex<()>,
+    /// Files merges replaced, deleted once their grace has passed.
+    pub(crate) obsolete: Mutex<Vec<crate::compaction::Obsolete>>,
+    /// Files of a merge that failed, left out of later merges.
+    pub(crate) unmergeable: Mutex<std::collections::HashSet<ulid::Ulid>>,
     pub(crate) flushed_through_seq: AtomicU64,
     pub(crate) closed: AtomicBool,
     /// Held (and `flock`ed) while open.
@@ -344,13 +350,15 @@ impl Storage {
     }
 
     /// Starts the task that flushes a table when its head is over `flush_max_bytes`, all heads
-    /// are over half of `head_limit_bytes`, or a batch waited `flush_max_age`. It stops after
+    /// are over half of `head_limit_bytes`, or a batch waited `flush_max_age`, and that merges
+    /// small files (see [`Storage::compact`]) beside the flushes. It stops after
     /// `shutdown` or when the last `Storage` handle is dropped. Needs a tokio runtime.
     pub fn start_background(&self) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(&self.inner);
         let shared = Arc::clone(&self.inner.shared);
         let tick = (self.inner.config.flush_max_age / 4)
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let compacting = Arc::new(AtomicBool::new(false));
         tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -362,6 +370,17 @@ impl Storage {
                 {
                     break;
                 }
+                // merges run on a task of their own, so that a flush never waits for one
+                if !compacting.swap(true, Ordering::AcqRel) {
+                    let (inner, compacting) = (Arc::clone(&inner), Arc::clone(&compacting));
+                    tokio::spawn(async move {
+                        if let Err(e) = crate::compaction::compact(&inner).await {
+                            tracing::error!(error = %e, "background compaction failed");
+                        }
+                        crate::compaction::delete_obsolete(&inner, false).await;
+                        compacting.store(false, Ordering::Release);
+                    });
+                }
                 if inner.flush_due()
                     && let Err(e) = crate::flush::flush(&inner).await
                 {
@@ -372,7 +391,18 @@ impl Storage {
         })
     }
 
-    /// Refuses further appends, flushes everything, and stops the WAL writer.
+    /// Merges small files now, at most one merge per table: the merged file replaces its
+    /// sources in snapshots at once, and the sources are deleted `compaction_grace` later.
+    /// The background task does the same, on a task of its own, beside the flushes.
+    pub async fn compact(&self) -> Result<crate::compaction::CompactionStats> {
+        self.inner.check_usable()?;
+        let stats = crate::compaction::compact(&self.inner).await?;
+        crate::compaction::delete_obsolete(&self.inner, false).await;
+        Ok(stats)
+    }
+
+    /// Refuses further appends, flushes everything, waits for a merge in progress, deletes the
+    /// files merges replaced (call it once nothing reads the store), and stops the WAL writer.
     pub async fn shutdown(&self) -> Result<()> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
@@ -382,6 +412,11 @@ impl Storage {
             Some(reason) => Err(Error::Poisoned(reason.clone())),
             None => crate::flush::flush(&self.inner).await.map(|_| ()),
         };
+        // wait for a merge in progress; then no query reads the store any more (the caller
+        // stopped them), so the files merges replaced can go now rather than at the next open
+        let merging = self.inner.compaction_lock.lock().await;
+        crate::compaction::delete_obsolete(&self.inner, true).await;
+        drop(merging);
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || inner.wal.stop()).await?;
         tracing::info!(data_dir = %self.inner.config.data_dir.display(), "storage shut down");

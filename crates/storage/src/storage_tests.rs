@@ -777,3 +777,232 @@ async fn nested_columns_survive_the_wal_the_head_and_the_flush() {
     let back = arrow::compute::take_record_batch(&back, &order).unwrap();
     assert_eq!(back.columns(), rows.columns());
 }
+
+/// A config whose partitions are merged once they hold three small files.
+fn compacting(dir: &Path, grace: Duration) -> StorageConfig {
+    StorageConfig {
+        compaction_target_bytes: 1 << 20,
+        compaction_min_files: 3,
+        compaction_grace: grace,
+        ..config(dir)
+    }
+}
+
+/// Rows `ids` all in the first hour partition.
+fn first_hour(ids: std::ops::Range<u64>) -> RecordBatch {
+    crate::test_util::batch_with(ids, |id| BASE_NS + id as i64 * 1_000_000)
+}
+
+/// One flush per hundred rows of the first hour: ids `100 * k .. 100 * k + 100` for each `k`.
+async fn small_files(storage: &Storage, hundreds: std::ops::Range<u64>) {
+    for k in hundreds {
+        storage
+            .append("spans", first_hour(k * 100..k * 100 + 100))
+            .await
+            .unwrap();
+        storage.flush().await.unwrap();
+    }
+}
+
+/// Four flushes into the first hour (ids 0..400) and one into the next (ids 1000..1010).
+async fn four_small_files(storage: &Storage) {
+    small_files(storage, 0..4).await;
+    let next_hour = crate::test_util::batch_with(1000..1010, |id| BASE_NS + HOUR_NS + id as i64);
+    storage.append("spans", next_hour).await.unwrap();
+    storage.flush().await.unwrap();
+}
+
+fn all_ids() -> Vec<u64> {
+    (0..400).chain(1000..1010).collect()
+}
+
+fn parquet_files_on_disk(dir: &Path) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut pending = vec![dir.join("spans")];
+    while let Some(d) = pending.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.insert(path.file_name().unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn compaction_merges_an_hours_small_files_and_every_row_stays_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open_with(compacting(dir.path(), Duration::from_secs(3600))).await;
+    four_small_files(&storage).await;
+    let before = storage.snapshot("spans").unwrap();
+    assert_eq!(before.files.len(), 5);
+    let sources: Vec<&ParquetFile> = before
+        .files
+        .iter()
+        .filter(|f| f.relative.partition == PartitionHour::from_timestamp_ns(BASE_NS))
+        .collect();
+    assert_eq!(sources.len(), 4);
+
+    let stats = storage.compact().await.unwrap();
+    assert_eq!(
+        (stats.merges, stats.files_replaced, stats.rows),
+        (1, 4, 400)
+    );
+    let after = storage.snapshot("spans").unwrap();
+    assert_eq!(
+        after.files.len(),
+        2,
+        "the merged file and the next hour's file"
+    );
+    assert_exactly_once(&after, all_ids());
+    let merged = after
+        .files
+        .iter()
+        .find(|f| f.rows == 400)
+        .expect("the merged file");
+    assert_eq!(
+        (merged.min_time_ns, merged.max_time_ns),
+        (
+            sources.iter().map(|f| f.min_time_ns).min().unwrap(),
+            sources.iter().map(|f| f.max_time_ns).max().unwrap()
+        )
+    );
+    assert_eq!(storage.stats().tables[0].file_rows, 410);
+
+    // the merged file keeps each source's row groups, sorted, with statistics, page index and
+    // bloom filters, and a standard reader reads it
+    let file = fs::File::open(&merged.path).unwrap();
+    let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
+        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required)
+        .parse_and_finish(&file)
+        .unwrap();
+    assert_eq!(metadata.num_row_groups(), 4);
+    assert!(metadata.column_index().is_some() && metadata.offset_index().is_some());
+    assert!(
+        metadata
+            .row_groups()
+            .iter()
+            .all(|rg| rg.sorting_columns().is_some_and(|s| !s.is_empty()))
+    );
+    for row_group in 0..4 {
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            fs::File::open(&merged.path).unwrap(),
+        )
+        .unwrap()
+        .with_row_groups(vec![row_group])
+        .with_batch_size(1000)
+        .build()
+        .unwrap();
+        let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+        assert_eq!(batches.len(), 1);
+        assert!(is_sorted_by_trace_then_time(&batches[0]));
+    }
+    assert_eq!(merged.keys.row_group_count("trace_id"), Some(4));
+    for id in [0u64, 150, 399] {
+        let trace = crate::test_util::trace_of(id);
+        let groups = merged.keys.row_groups("trace_id", &[&trace]).unwrap();
+        assert!(!groups.is_empty(), "the key index finds trace of {id}");
+    }
+
+    // a snapshot taken before the merge still reads its files during the grace
+    assert_exactly_once(&before, all_ids());
+    assert_eq!(parquet_files_on_disk(dir.path()).len(), 6);
+
+    // nothing more to merge: one small file per partition
+    assert_eq!(storage.compact().await.unwrap().merges, 0);
+}
+
+#[tokio::test]
+async fn a_restart_after_a_merge_deletes_the_files_it_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open_with(compacting(dir.path(), Duration::from_secs(3600))).await;
+    four_small_files(&storage).await;
+    storage.compact().await.unwrap();
+    let merged: BTreeSet<String> = storage
+        .snapshot("spans")
+        .unwrap()
+        .files
+        .iter()
+        .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    // a crash during the grace: the sources are still on disk beside the merged file
+    drop(storage);
+    assert_eq!(parquet_files_on_disk(dir.path()).len(), 6);
+
+    let storage = open_with(compacting(dir.path(), Duration::from_secs(3600))).await;
+    assert_exactly_once(&storage.snapshot("spans").unwrap(), all_ids());
+    assert_eq!(parquet_files_on_disk(dir.path()), merged);
+
+    // merges chain: a merged file can itself be merged, and a restart finds no row twice
+    small_files(&storage, 4..7).await;
+    assert_eq!(storage.compact().await.unwrap().files_replaced, 4);
+    drop(storage);
+    let storage = open_with(compacting(dir.path(), Duration::from_secs(3600))).await;
+    let expect: Vec<u64> = (0..700).chain(1000..1010).collect();
+    assert_exactly_once(&storage.snapshot("spans").unwrap(), expect);
+    assert_eq!(parquet_files_on_disk(dir.path()).len(), 2);
+}
+
+#[tokio::test]
+async fn replaced_files_are_deleted_once_their_grace_has_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open_with(compacting(dir.path(), Duration::ZERO)).await;
+    four_small_files(&storage).await;
+    storage.compact().await.unwrap();
+    assert_eq!(parquet_files_on_disk(dir.path()).len(), 2);
+    assert_exactly_once(&storage.snapshot("spans").unwrap(), all_ids());
+}
+
+#[tokio::test]
+async fn a_failed_merge_leaves_its_sources_and_no_staging() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open_with(compacting(dir.path(), Duration::ZERO)).await;
+    four_small_files(&storage).await;
+    let before = storage.snapshot("spans").unwrap();
+    // a source that cannot be read: the merge fails before its commit
+    let newest = before
+        .files
+        .iter()
+        .filter(|f| f.rows == 100)
+        .max_by_key(|f| f.relative.file_id)
+        .unwrap();
+    fs::write(&newest.path, b"not parquet").unwrap();
+    let err = storage.compact().await.unwrap_err();
+    assert!(
+        err.to_string().contains("parquet") || err.to_string().contains("Parquet"),
+        "{err}"
+    );
+    let after = storage.snapshot("spans").unwrap();
+    assert_eq!(after.files, before.files, "the catalog is unchanged");
+    // the failed merge is not retried with the same files
+    assert_eq!(storage.compact().await.unwrap().merges, 0);
+    assert_eq!(parquet_files_on_disk(dir.path()).len(), 5);
+    let staging = dir.path().join(".staging");
+    assert!(
+        !staging.exists() || fs::read_dir(&staging).unwrap().count() == 0,
+        "staging left behind"
+    );
+}
+
+#[tokio::test]
+async fn the_background_task_merges_small_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open_with(compacting(dir.path(), Duration::ZERO)).await;
+    small_files(&storage, 0..4).await;
+    assert_eq!(storage.snapshot("spans").unwrap().files.len(), 4);
+    let background = storage.start_background();
+    eventually("the merge", || {
+        storage.snapshot("spans").unwrap().files.len() == 1
+    })
+    .await;
+    assert_exactly_once(&storage.snapshot("spans").unwrap(), 0..400);
+    eventually("the sources' deletion", || {
+        parquet_files_on_disk(dir.path()).len() == 1
+    })
+    .await;
+    storage.shutdown().await.unwrap();
+    background.await.unwrap();
+}

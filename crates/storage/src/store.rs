@@ -5,7 +5,7 @@
 
 use std::fmt::Debug;
 use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::io::{BufWriter, ErrorKind, Write};
 use std::path::{Component, Path, PathBuf};
 
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
@@ -18,6 +18,15 @@ use crate::key_index::KeyIndex;
 pub(crate) trait PartitionStore: Debug + Send + Sync {
     /// Writes a whole file and makes it and its directory entries durable.
     fn put(&self, relative: &Path, bytes: &[u8]) -> Result<()>;
+    /// Writes a whole file through `fill`, which streams its bytes, and makes it and its
+    /// directory entries durable. Returns the file's size.
+    fn put_streamed(
+        &self,
+        relative: &Path,
+        fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<()>,
+    ) -> Result<u64>;
+    /// Removes a file; a missing file is not an error.
+    fn remove_file(&self, relative: &Path) -> Result<()>;
     /// Moves a file; the move is durable when this returns. Creates missing directories.
     fn rename(&self, from: &Path, to: &Path) -> Result<()>;
     /// All files under a directory, recursively, as relative paths with their sizes.
@@ -59,6 +68,35 @@ impl PartitionStore for LocalDisk {
         let mut file = File::create(&path).at(&path)?;
         file.write_all(bytes).at(&path)?;
         file.sync_all().at(&path)?;
+        Ok(())
+    }
+
+    fn put_streamed(
+        &self,
+        relative: &Path,
+        fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<()>,
+    ) -> Result<u64> {
+        let path = self.root.join(relative);
+        if let Some(parent) = relative.parent() {
+            create_dir_all_durable(&self.root, parent)?;
+        }
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&path).at(&path)?);
+        fill(&mut out)?;
+        let file = out.into_inner().map_err(|e| e.into_error()).at(&path)?;
+        file.sync_all().at(&path)?;
+        Ok(file.metadata().at(&path)?.len())
+    }
+
+    fn remove_file(&self, relative: &Path) -> Result<()> {
+        let path = self.root.join(relative);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).at(&path),
+        }
+        if let Some(parent) = path.parent() {
+            sync_dir(parent)?;
+        }
         Ok(())
     }
 
