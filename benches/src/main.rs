@@ -260,21 +260,31 @@ fn probe_queries(server: &Server, n: usize) -> anyhow::Result<Value> {
         }
         lags.push(acked.elapsed().as_secs_f64());
     }
-    // ids drawn at random from all stored spans (head and every file), not the first rows a
-    // scan returns, which come from few places
+    // A uniform sample of the stored traces (head and every file alike): every trace whose id
+    // starts with "ab" (one in 256; ids are random), then `n` of those picked by a fixed
+    // pseudo-random sequence. A plain `LIMIT n` returns the rows a scan meets first, which
+    // lie in few places (often the in-memory head).
     let ids = sql(
         &client,
         http,
-        &format!(
-            "SELECT trace_id FROM spans WHERE service_name <> 'lag-probe' ORDER BY random() LIMIT {n}"
-        ),
+        "SELECT DISTINCT trace_id FROM spans WHERE trace_id LIKE 'ab%' AND service_name <> 'lag-probe' \
+         ORDER BY trace_id",
     )?;
-    let ids: Vec<String> = ids["rows"]
+    let mut candidates: Vec<String> = ids["rows"]
         .as_array()
         .context("rows")?
         .iter()
         .filter_map(|r| r[0].as_str().map(str::to_owned))
         .collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut ids = Vec::with_capacity(n);
+    while ids.len() < n && !candidates.is_empty() {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let pick = (state >> 33) as usize % candidates.len();
+        ids.push(candidates.swap_remove(pick));
+    }
     let mut by_id = Vec::new();
     for id in &ids {
         let started = Instant::now();
