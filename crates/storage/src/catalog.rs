@@ -46,19 +46,9 @@ impl Catalog {
                 }
             }
         }
-        if !replaced.is_empty() {
-            let (gone, kept): (Vec<ParquetFile>, Vec<ParquetFile>) =
-                std::mem::take(&mut catalog.files)
-                    .into_iter()
-                    .partition(|f| replaced.contains(&f.relative.file_id));
-            catalog = Self::default();
-            for file in kept {
-                catalog.add(file);
-            }
-            for file in gone {
-                tracing::info!(path = %file.path.display(), "deleting a file that a merged file replaces");
-                store.remove_file(&file.relative.to_relative_path())?;
-            }
+        for file in catalog.remove(|id| replaced.contains(id)) {
+            tracing::info!(path = %file.path.display(), "deleting a file that a merged file replaces");
+            store.remove_file(&file.relative.to_relative_path())?;
         }
         catalog.files.sort_by(|a, b| a.relative.cmp(&b.relative));
         Ok(catalog)
@@ -67,15 +57,22 @@ impl Catalog {
     /// Puts `merged` in place of the files `sources` names, at once. Returns the files it took
     /// out (those of `sources` still listed).
     pub(crate) fn replace(&mut self, sources: &[Ulid], merged: ParquetFile) -> Vec<ParquetFile> {
-        let (gone, kept): (Vec<ParquetFile>, Vec<ParquetFile>) = std::mem::take(&mut self.files)
-            .into_iter()
-            .partition(|f| sources.contains(&f.relative.file_id));
-        *self = Self::default();
-        for file in kept {
-            self.add(file);
-        }
+        let gone = self.remove(|id| sources.contains(id));
         self.add(merged);
         self.files.sort_by(|a, b| a.relative.cmp(&b.relative));
+        gone
+    }
+
+    /// Takes out the files whose id `is_removed` picks, and returns them.
+    fn remove(&mut self, is_removed: impl Fn(&Ulid) -> bool) -> Vec<ParquetFile> {
+        let (gone, kept): (Vec<ParquetFile>, Vec<ParquetFile>) = std::mem::take(&mut self.files)
+            .into_iter()
+            .partition(|f| is_removed(&f.relative.file_id));
+        for file in &gone {
+            self.bytes -= file.size_bytes;
+            self.rows -= file.rows;
+        }
+        self.files = kept;
         gone
     }
 

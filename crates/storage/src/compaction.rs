@@ -147,13 +147,7 @@ pub(crate) async fn compact(inner: &Arc<Inner>) -> Result<CompactionStats> {
                 // the files stay as they are, readable, and a failing merge does not repeat
                 // every second
                 inner.unmergeable.lock().extend(sources.iter().copied());
-                let store = Arc::clone(&inner.store);
-                let cleanup = tokio::task::spawn_blocking(move || {
-                    store.remove_dir_all(&Layout::staging_dir(merge_id))
-                });
-                if let Ok(Err(cleanup)) = cleanup.await {
-                    tracing::warn!(error = %cleanup, merge = %merge_id, "could not remove a failed merge's staging");
-                }
+                inner.remove_staging(merge_id).await;
                 return Err(e);
             }
         };
@@ -165,14 +159,7 @@ pub(crate) async fn compact(inner: &Arc<Inner>) -> Result<CompactionStats> {
                 None => Vec::new(),
             }
         };
-        let store = Arc::clone(&inner.store);
-        let cleanup = tokio::task::spawn_blocking(move || {
-            store.remove_dir_all(&Layout::staging_dir(merge_id))
-        })
-        .await?;
-        if let Err(e) = cleanup {
-            tracing::warn!(error = %e, merge = %merge_id, "could not remove a merge's staging directory");
-        }
+        inner.remove_staging(merge_id).await;
         let due = Instant::now() + inner.config.compaction_grace;
         inner
             .obsolete

@@ -123,13 +123,7 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> Result<FlushStats> {
         Ok(staged) => staged,
         Err(e) => {
             // nothing committed: the rows stay in the head, the partial staging goes
-            let store = Arc::clone(&inner.store);
-            let cleanup = tokio::task::spawn_blocking(move || {
-                store.remove_dir_all(&Layout::staging_dir(flush_id))
-            });
-            if let Ok(Err(cleanup)) = cleanup.await {
-                tracing::warn!(error = %cleanup, flush = %flush_id, "could not remove a failed flush's staging");
-            }
+            inner.remove_staging(flush_id).await;
             return Err(e);
         }
     };
@@ -173,14 +167,8 @@ pub(crate) async fn flush(inner: &Arc<Inner>) -> Result<FlushStats> {
     hook(inner, FlushPoint::Renamed)?;
 
     let (rows, bytes, files) = publish(inner, through, staged);
-    let store = Arc::clone(&inner.store);
     // only this flush's directory: a merge may be staging beside it
-    let cleanup =
-        tokio::task::spawn_blocking(move || store.remove_dir_all(&Layout::staging_dir(flush_id)))
-            .await?;
-    if let Err(e) = cleanup {
-        tracing::warn!(error = %e, flush = %flush_id, "could not remove the staging directory");
-    }
+    inner.remove_staging(flush_id).await;
     hook(inner, FlushPoint::Published)?;
 
     // 5. the WAL below `through` is no longer needed

@@ -207,6 +207,24 @@ impl Inner {
         None
     }
 
+    /// Removes `.staging/<id>` (of a flush or a merge) off the async workers; a failure is
+    /// logged, not returned: recovery deletes any staging left behind at the next open.
+    pub(crate) async fn remove_staging(&self, id: ulid::Ulid) {
+        let store = Arc::clone(&self.store);
+        let removed =
+            tokio::task::spawn_blocking(move || store.remove_dir_all(&Layout::staging_dir(id)))
+                .await;
+        match removed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, staging = %id, "could not remove a staging directory")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, staging = %id, "could not remove a staging directory")
+            }
+        }
+    }
+
     /// Whether the background task should flush now (see [`Shared::flush_due`]).
     pub(crate) fn flush_due(&self) -> bool {
         self.shared.flush_due(&self.shared.state.lock())

@@ -62,12 +62,7 @@ impl LocalDisk {
 impl PartitionStore for LocalDisk {
     fn put(&self, relative: &Path, bytes: &[u8]) -> Result<()> {
         let path = self.root.join(relative);
-        if let Some(parent) = relative.parent() {
-            create_dir_all_durable(&self.root, parent)?;
-        }
-        let mut file = File::create(&path).at(&path)?;
-        file.write_all(bytes).at(&path)?;
-        file.sync_all().at(&path)?;
+        self.put_streamed(relative, &mut |out| out.write_all(bytes).at(&path))?;
         Ok(())
     }
 
