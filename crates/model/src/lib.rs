@@ -5,7 +5,8 @@
 //! the bottom layer: every other crate may use it, and it does no I/O and knows nothing of
 //! OTLP, protobuf, HTTP, the WAL or Parquet files. Receivers translate their wire formats
 //! into [`SpanInput`]s; [`SpanBatchBuilder`] turns those into record batches of
-//! [`spans::schema`].
+//! [`spans::schema`]. [`moved`] rewrites `spans` rows for files, which store a promoted
+//! attribute only in its column, and restores them for readers.
 //!
 //! The metrics tables (`metric_points`, `metric_histograms`, `metric_exp_histograms`,
 //! `metric_summaries`, in [`metrics`]) and the `logs` table ([`logs`]) follow the same
@@ -15,6 +16,7 @@
 mod error;
 pub mod logs;
 pub mod metrics;
+pub mod moved;
 pub mod promote;
 pub mod signal;
 pub mod spans;
