@@ -1,32 +1,37 @@
-//! Promoted attributes in the `spans` files: their values stored once, in their typed columns.
+//! Promoted attributes in the `spans` files: stored once, in their typed columns.
 //!
 //! In the head and in every query result a promoted attribute is in two places: its typed
-//! column (`http_method`) and its map (`attributes['http.request.method']`). Files store its
-//! value once. [`move_promoted`] nulls the map value of each promoted attribute that its
-//! column reproduces exactly (the key stays, in its place, so the map keeps its order), and
-//! records in [`MOVED_COLUMN`] which columns moved a value; [`restore`] puts the values back.
-//! The two are inverse: a row read back equals the row written. Type maps are not touched.
+//! column (`http_method`) and its map (`attributes['http.request.method']`). Files store it
+//! once. [`move_promoted`] takes out of the maps each promoted attribute that its column
+//! reproduces exactly, and records which name it had ([`MOVED_COLUMN`]) and where in the map
+//! it stood ([`POSITIONS_COLUMN`]); [`restore`] puts it back in its place. The two are
+//! inverse: a row read back equals the row written, map order included. Type maps are not
+//! touched.
 //!
-//! A value moves only when nothing is lost by moving it:
-//! * its key is the only one of its column's names in the map (a span carrying both
-//!   `http.method` and `http.request.method` keeps both values);
+//! An attribute moves only when nothing is lost by moving it:
+//! * it is the only one of its column's names in the map (a span carrying both
+//!   `http.method` and `http.request.method` keeps both);
 //! * it has the column's type: a string for a text column, an integer (typed `int`) for an
-//!   integer column (an `http.status_code` sent as the string `"200"` keeps its value);
-//! * the column holds exactly its value.
+//!   integer column (an `http.status_code` sent as the string `"200"` stays);
+//! * the column holds exactly its value;
+//! * it is among the first 256 entries of its map.
 //!
 //! Resource attributes move from `resource_attributes` under the same rules; a resource
 //! column filled from a span attribute (the resource lacked it) moves nothing.
 //!
-//! [`MOVED_COLUMN`] holds two bits per promoted column: `0` nothing moved, `k` the value of
-//! the attribute named `keys[k - 1]` moved. Span columns take bits from 0, resource columns
-//! from 32. Files written before this column existed read it as null: nothing moved.
+//! [`MOVED_COLUMN`] holds two bits per promoted column: `0` nothing moved, `k` the attribute
+//! named `keys[k - 1]` moved. Span columns take bits from 0, resource columns from 32.
+//! [`POSITIONS_COLUMN`] holds one byte per moved attribute, its index in its map before the
+//! move: span columns first, then resource columns, each in column order. Files written before
+//! these columns existed read them as null: nothing moved.
 
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, MapArray, RecordBatch, StringArray, StringBuilder,
-    StructArray, UInt64Array,
+    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, MapArray, RecordBatch, StringArray,
+    StringBuilder, StructArray, UInt64Array,
 };
+use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::compute;
 use arrow::datatypes::{DataType, Field, Int64Type};
 
@@ -38,9 +43,16 @@ use crate::value::type_tag;
 /// The column of `spans` files that says which attributes moved out of the maps.
 pub const MOVED_COLUMN: &str = "moved_attributes";
 
-/// [`MOVED_COLUMN`]'s field: `UInt64`, nullable (null in files written before it existed).
-pub fn moved_field() -> Field {
-    Field::new(MOVED_COLUMN, DataType::UInt64, true)
+/// The column of `spans` files that says where in its map each moved attribute stood.
+pub const POSITIONS_COLUMN: &str = "moved_positions";
+
+/// The columns `spans` files add to the table's: [`MOVED_COLUMN`] (`UInt64`) and
+/// [`POSITIONS_COLUMN`] (`Binary`), nullable (null in files written before they existed).
+pub fn moved_fields() -> Vec<Field> {
+    vec![
+        Field::new(MOVED_COLUMN, DataType::UInt64, true),
+        Field::new(POSITIONS_COLUMN, DataType::Binary, true),
+    ]
 }
 
 /// The attributes of a span, or of its resource.
@@ -95,10 +107,11 @@ fn code(moved: u64, side: Side, index: usize) -> usize {
 }
 
 /// Rewrites rows of the `spans` schema (any projection holding the maps and the promoted
-/// columns) for a file: the maps lose the values their columns reproduce, and
-/// [`MOVED_COLUMN`] is appended.
+/// columns) for a file: the maps lose the attributes their columns reproduce, and
+/// [`moved_fields`] are appended.
 pub fn move_promoted(batch: &RecordBatch) -> Result<RecordBatch> {
     let mut moved = vec![0u64; batch.num_rows()];
+    let mut positions: Vec<Vec<u8>> = vec![Vec::new(); batch.num_rows()];
     let mut columns = batch.columns().to_vec();
     let mut fields: Vec<Field> = batch
         .schema()
@@ -120,10 +133,12 @@ pub fn move_promoted(batch: &RecordBatch) -> Result<RecordBatch> {
             types,
             &promoted,
             &mut moved,
+            &mut positions,
         )?;
     }
     columns.push(Arc::new(UInt64Array::from(moved)));
-    fields.push(moved_field());
+    columns.push(Arc::new(BinaryArray::from_iter_values(positions)));
+    fields.extend(moved_fields());
     let schema = Arc::new(arrow::datatypes::Schema::new_with_metadata(
         fields,
         batch.schema().metadata().clone(),
@@ -150,14 +165,15 @@ fn strings<'a>(array: &'a ArrayRef, what: &str) -> Result<&'a StringArray> {
         .ok_or_else(|| Error::Schema(format!("{what} is not Utf8")))
 }
 
-/// One side's map with the values their columns reproduce nulled, recording the moves in
-/// `moved`. Keys, offsets and every other value stay as they are.
+/// One side's map without the entries their columns reproduce, recording the moves in `moved`
+/// and the entries' positions in `positions`.
 fn move_side(
     side: Side,
     map: &MapArray,
     types: &MapArray,
     promoted: &[&ArrayRef],
     moved: &mut [u64],
+    positions: &mut [Vec<u8>],
 ) -> Result<ArrayRef> {
     let promotions = side.promotions();
     let keys = strings(map.keys(), "map keys")?;
@@ -171,9 +187,10 @@ fn move_side(
     // per promoted column of the row: (names seen, entry of the last, its rank)
     let mut found: Vec<(u32, usize, u8)> = vec![(0, 0, 0); promotions.len()];
     let mut digits = itoa_buffer();
-    for (row, moved) in moved.iter_mut().enumerate() {
+    for (row, (moved, positions)) in moved.iter_mut().zip(positions.iter_mut()).enumerate() {
         found.iter_mut().for_each(|f| f.0 = 0);
-        let entries = offsets[row] as usize..offsets[row + 1] as usize;
+        let first = offsets[row] as usize;
+        let entries = first..offsets[row + 1] as usize;
         let mut any = false;
         for entry in entries {
             if let Some((i, rank)) = side.lookup(keys.value(entry)) {
@@ -196,6 +213,9 @@ fn move_side(
             if seen != 1 || column.is_null(row) || values.is_null(entry) {
                 continue;
             }
+            let Ok(position) = u8::try_from(entry - first) else {
+                continue;
+            };
             let value = values.value(entry);
             let reproduced = match (promotions[i].ty, type_of(keys.value(entry))) {
                 (PromotedType::Str, None) => {
@@ -216,50 +236,65 @@ fn move_side(
                 keep[entry] = false;
                 dropped += 1;
                 *moved |= ((rank as u64) + 1) << (side.shift() + 2 * i as u32);
+                positions.push(position);
             }
         }
     }
     if dropped == 0 {
         return Ok(Arc::new(map.clone()));
     }
-    // a null value writes nothing to Parquet: the value bytes are gone from the file
-    let values = compute::nullif(values, &compute::not(&BooleanArray::from(keep))?)?;
-    with_values(map, values)
+    let entries = compute::filter(map.entries(), &BooleanArray::from(keep.clone()))?;
+    let mut new_offsets = Vec::with_capacity(map.len() + 1);
+    new_offsets.push(0i32);
+    let mut kept = 0i32;
+    for window in map.value_offsets().windows(2) {
+        kept += keep[window[0] as usize..window[1] as usize]
+            .iter()
+            .filter(|k| **k)
+            .count() as i32;
+        new_offsets.push(kept);
+    }
+    map_with(map, new_offsets, entries.as_struct().clone())
 }
 
-/// `map` with its values replaced by `values` (one per entry).
-fn with_values(map: &MapArray, values: ArrayRef) -> Result<ArrayRef> {
-    let DataType::Map(field, sorted) = map.data_type() else {
+/// A map of `like`'s type and nulls over `entries`, split into rows by `offsets`.
+fn map_with(like: &MapArray, offsets: Vec<i32>, entries: StructArray) -> Result<ArrayRef> {
+    let DataType::Map(field, sorted) = like.data_type() else {
         return Err(Error::Schema("not a map".into()));
     };
-    let entries = map.entries();
-    let entries = StructArray::try_new(
-        entries.fields().clone(),
-        vec![Arc::clone(map.keys()), values],
-        entries.nulls().cloned(),
-    )?;
     Ok(Arc::new(MapArray::try_new(
         Arc::clone(field),
-        map.offsets().clone(),
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
         entries,
-        map.nulls().cloned(),
+        like.nulls().cloned(),
         *sorted,
     )?))
 }
 
-/// The map of `side`'s attributes before [`move_promoted`]: `stored` with each moved value put
-/// back from its column. `promoted` are the side's promoted columns in
+/// Number of columns of `side` that moved an attribute, by `codes`.
+fn moved_count(codes: u64, side: Side, columns: usize) -> usize {
+    (0..columns).filter(|&i| code(codes, side, i) != 0).count()
+}
+
+/// The map of `side`'s attributes before [`move_promoted`]: `stored` with each moved attribute
+/// put back in its place. `promoted` are the side's promoted columns in
 /// [`Side::promoted_columns`] order; `moved` null or absent means nothing moved.
 pub fn restore(
     side: Side,
     stored: &MapArray,
     moved: Option<&UInt64Array>,
+    positions: Option<&BinaryArray>,
     promoted: &[ArrayRef],
 ) -> Result<MapArray> {
     let promotions = side.promotions();
     let mask = (0..promotions.len()).fold(0u64, |m, i| m | 3 << (side.shift() + 2 * i as u32));
     let Some(moved) = moved.filter(|m| m.iter().flatten().any(|v| v & mask != 0)) else {
         return Ok(stored.clone());
+    };
+    let Some(positions) = positions.filter(|p| p.len() == stored.len()) else {
+        return Err(Error::Schema(
+            "moved attributes without their positions".into(),
+        ));
     };
     if promoted.len() != promotions.len() || moved.len() != stored.len() {
         return Err(Error::Schema(format!(
@@ -273,53 +308,116 @@ pub fn restore(
     let keys = strings(stored.keys(), "map keys")?;
     let values = strings(stored.values(), "map values")?;
     let offsets = stored.value_offsets();
-    let mut new_values = StringBuilder::with_capacity(values.len(), values.value_data().len());
+    let entries = keys.len() + moved.len();
+    let mut new_keys = StringBuilder::with_capacity(entries, keys.value_data().len());
+    let mut new_values = StringBuilder::with_capacity(entries, values.value_data().len());
+    let mut new_offsets = Vec::with_capacity(stored.len() + 1);
+    new_offsets.push(0i32);
     let mut digits = itoa_buffer();
+    // (position, column) of the row's moved attributes
+    let mut back: Vec<(usize, usize)> = Vec::with_capacity(promotions.len());
+    let mut total = 0usize;
     for row in 0..stored.len() {
         let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
         let codes = if moved.is_valid(row) {
-            moved.value(row) & mask
+            moved.value(row)
         } else {
             0
         };
-        if codes == 0 {
-            // whole rows copy as one slice
-            if end > start {
-                new_values.append_array(&values.slice(start, end - start))?;
-            }
-            continue;
-        }
-        for entry in start..end {
-            if values.is_valid(entry) {
-                new_values.append_value(values.value(entry));
-                continue;
-            }
-            let restored = side
-                .lookup(keys.value(entry))
-                .filter(|&(i, _)| code(codes, side, i) != 0 && promoted[i].is_valid(row));
-            let Some((i, _)) = restored else {
-                new_values.append_null();
-                continue;
+        back.clear();
+        if codes & mask != 0 {
+            // span positions come first, then resource ones
+            let skip = match side {
+                Side::Span => 0,
+                Side::Resource => moved_count(codes, Side::Span, SPAN_PROMOTIONS.len()),
             };
-            let promotion = &promotions[i];
-            match promotion.ty {
-                PromotedType::Str => {
-                    new_values.append_value(strings(&promoted[i], promotion.column)?.value(row))
-                }
-                PromotedType::Int => {
-                    let Some(ints) = promoted[i].as_primitive_opt::<Int64Type>() else {
-                        return Err(Error::Schema(format!(
-                            "column {} is not Int64",
-                            promotion.column
-                        )));
+            let bytes = if positions.is_valid(row) {
+                positions.value(row)
+            } else {
+                &[]
+            };
+            let columns = (0..promotions.len()).filter(|&i| code(codes, side, i) != 0);
+            for (k, i) in columns.enumerate() {
+                let Some(&position) = bytes.get(skip + k) else {
+                    return Err(Error::Schema(format!(
+                        "row {row} moved more attributes than it has positions"
+                    )));
+                };
+                back.push((position as usize, i));
+            }
+            back.sort_unstable();
+        }
+        let (mut next, mut out) = (start, 0usize);
+        let mut pending = back.iter().peekable();
+        while next < end || pending.peek().is_some() {
+            match pending.peek() {
+                Some(&&(position, i)) if position <= out || next == end => {
+                    pending.next();
+                    let promotion = &promotions[i];
+                    let Some(key) = code(codes, side, i)
+                        .checked_sub(1)
+                        .and_then(|k| promotion.keys.get(k))
+                    else {
+                        return Err(Error::Schema(format!("bad moved code in row {row}")));
                     };
-                    new_values.append_value(format_i64(&mut digits, ints.value(row)));
+                    new_keys.append_value(key);
+                    let column = &promoted[i];
+                    if column.is_null(row) {
+                        new_values.append_null();
+                    } else {
+                        match promotion.ty {
+                            PromotedType::Str => new_values
+                                .append_value(strings(column, promotion.column)?.value(row)),
+                            PromotedType::Int => {
+                                let Some(ints) = column.as_primitive_opt::<Int64Type>() else {
+                                    return Err(Error::Schema(format!(
+                                        "column {} is not Int64",
+                                        promotion.column
+                                    )));
+                                };
+                                new_values.append_value(format_i64(&mut digits, ints.value(row)));
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    // the stored entries up to the next moved one, as one slice
+                    let upto = match pending.peek() {
+                        Some(&&(position, _)) => (next + position - out).min(end),
+                        None => end,
+                    };
+                    let len = upto - next;
+                    new_keys.append_array(&keys.slice(next, len))?;
+                    new_values.append_array(&values.slice(next, len))?;
+                    next = upto;
+                    out += len;
+                    continue;
                 }
             }
+            out += 1;
         }
+        total += out;
+        new_offsets.push(
+            i32::try_from(total).map_err(|_| {
+                Error::Schema("restored map holds more than i32::MAX entries".into())
+            })?,
+        );
     }
-    let restored = with_values(stored, Arc::new(new_values.finish()))?;
-    Ok(restored.as_map().clone())
+    let DataType::Map(field, _) = stored.data_type() else {
+        return Err(Error::Schema("not a map".into()));
+    };
+    let DataType::Struct(entry_fields) = field.data_type() else {
+        return Err(Error::Schema("map entries are not a struct".into()));
+    };
+    let entries = StructArray::try_new(
+        entry_fields.clone(),
+        vec![
+            Arc::new(new_keys.finish()) as ArrayRef,
+            Arc::new(new_values.finish()),
+        ],
+        None,
+    )?;
+    Ok(map_with(stored, new_offsets, entries)?.as_map().clone())
 }
 
 fn itoa_buffer() -> String {
@@ -404,11 +502,15 @@ mod tests {
         let moved = stored
             .column_by_name(MOVED_COLUMN)
             .map(|m| m.as_primitive::<UInt64Type>().clone());
+        let positions = stored
+            .column_by_name(POSITIONS_COLUMN)
+            .map(|p| p.as_binary::<i32>().clone());
         let name = side.map_columns().0;
         restore(
             side,
             stored.column_by_name(name).expect(name).as_map(),
             moved.as_ref(),
+            positions.as_ref(),
             &promoted,
         )
         .expect("restore")
@@ -456,34 +558,34 @@ mod tests {
         ];
         let batch = rows(&resource, &spans);
         let stored = assert_round_trip(&batch);
+        let fields = stored.schema().fields().to_vec();
         assert_eq!(
-            stored.schema().field(stored.num_columns() - 1),
-            &moved_field()
+            fields[fields.len() - 2..]
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect::<Vec<_>>(),
+            moved_fields()
         );
         assert_eq!(
             entries(&stored, col::ATTRIBUTES, 0),
             pairs(&[
-                ("http.request.method", None),
                 ("retry", Some("true")),
-                ("http.route", None),
-                ("http.response.status_code", None),
-                ("server.port", None),
-                ("user_agent.original", Some("curl")),
+                ("user_agent.original", Some("curl"))
             ])
         );
-        assert_eq!(
-            entries(&stored, col::ATTRIBUTES, 1),
-            pairs(&[("http.method", None), ("http.status_code", None)])
-        );
+        assert!(entries(&stored, col::ATTRIBUTES, 1).is_empty());
         assert_eq!(
             entries(&stored, col::RESOURCE_ATTRIBUTES, 0),
-            pairs(&[
-                ("service.name", Some("cart")),
-                ("service.namespace", None),
-                ("k8s.pod.name", None),
-                ("replicas", Some("3")),
-            ])
+            pairs(&[("service.name", Some("cart")), ("replicas", Some("3"))])
         );
+        // where each stood: span columns in column order, then resource columns
+        let positions = stored
+            .column_by_name(POSITIONS_COLUMN)
+            .expect("positions")
+            .as_binary::<i32>();
+        // http_method 0, http_route 2, http_status_code 3, server_port 4; namespace 1, pod 2
+        assert_eq!(positions.value(0), [0, 2, 3, 4, 1, 2]);
+        assert_eq!(positions.value(1), [0, 1, 1, 2]);
         let moved = stored
             .column_by_name(MOVED_COLUMN)
             .expect("moved")
@@ -554,19 +656,33 @@ mod tests {
             .promoted_columns()
             .map(|c| Arc::clone(batch.column_by_name(c).expect(c)))
             .collect();
-        // a file written before the column existed: no codes, or null ones
+        // a file written before the columns existed: no codes, or null ones
         for moved in [None, Some(UInt64Array::from(vec![None::<u64>]))] {
-            let back = restore(Side::Span, map, moved.as_ref(), &promoted).expect("restore");
+            let back = restore(Side::Span, map, moved.as_ref(), None, &promoted).expect("restore");
             assert_eq!(&back, map);
         }
-        // a code whose column is short of values is an error, not a panic
-        let err = restore(
-            Side::Span,
-            map,
-            Some(&UInt64Array::from(vec![1])),
-            &promoted[..2],
-        );
-        assert!(err.is_err());
+        // codes without positions, too few positions, or too few columns: errors, not panics
+        let codes = UInt64Array::from(vec![1]);
+        let none: BinaryArray = BinaryArray::from_iter_values([[0u8; 0]]);
+        let one: BinaryArray = BinaryArray::from_iter_values([[0u8]]);
+        for (positions, columns) in [
+            (None, promoted.len()),
+            (Some(&none), promoted.len()),
+            (Some(&one), 2),
+        ] {
+            let result = restore(
+                Side::Span,
+                map,
+                Some(&codes),
+                positions,
+                &promoted[..columns],
+            );
+            assert!(result.is_err());
+        }
+        // a position past the end puts the attribute last
+        let far: BinaryArray = BinaryArray::from_iter_values([[200u8]]);
+        let back = restore(Side::Span, map, Some(&codes), Some(&far), &promoted).expect("restore");
+        assert_eq!(back.value(0).len(), map.value(0).len() + 1);
     }
 
     #[test]

@@ -110,7 +110,7 @@ async fn rows_read_the_same_from_head_and_files() {
     for (layout, rows) in &layouts[1..] {
         assert_eq!(rows, head, "{layout:?} against the head");
     }
-    // files hold the values of promoted attributes in their columns only ...
+    // files hold promoted attributes in their columns only ...
     let (_dir, storage, engine) = setup(Layout::Parquet).await;
     let snapshot = storage.snapshot("spans").expect("snapshot");
     let mut stored = Vec::new();
@@ -124,8 +124,10 @@ async fn rows_read_the_same_from_head_and_files() {
     let has =
         |key: &str, value: Option<&str>| stored.contains(&(key.into(), value.map(Into::into)));
     assert!(has("customer.tier", Some("gold")), "{stored:?}");
-    assert!(has("http.route", None), "{stored:?}");
-    assert!(!has("http.route", Some("/cart")), "{stored:?}");
+    assert!(
+        stored.iter().all(|(key, _)| key != "http.route"),
+        "{stored:?}"
+    );
     // ... and reads put them back in the maps, under the name they came in
 
     let out = engine

@@ -1,9 +1,9 @@
 //! The `spans` table as its files store it and as queries read it, side by side so the two
 //! cannot drift apart.
 //!
-//! Files leave out `end_time` (readers compute `start_time + duration_ns`) and store the value
-//! of each promoted attribute once, in its typed column ([`meshscope_model::moved`]): a scan
-//! of files puts it back in `attributes` / `resource_attributes` with the
+//! Files leave out `end_time` (readers compute `start_time + duration_ns`) and store each
+//! promoted attribute once, in its typed column ([`meshscope_model::moved`]): a scan of files
+//! puts it back in its place in `attributes` / `resource_attributes` with the
 //! `meshscope_restore_*` functions below, so SQL, search and trace lookups see the maps every
 //! span had at ingest, in their order. Head rows keep both copies and need no restoring.
 
@@ -17,7 +17,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     Volatility, cast, col as column,
 };
-use meshscope_model::moved::{self, MOVED_COLUMN, Side};
+use meshscope_model::moved::{self, MOVED_COLUMN, POSITIONS_COLUMN, Side};
 use meshscope_model::signal::utc_ns;
 use meshscope_model::spans::{self, col};
 use meshscope_storage::{FileForm, TableSnapshot, TableSpec};
@@ -25,7 +25,7 @@ use meshscope_storage::{FileForm, TableSnapshot, TableSpec};
 use crate::provider::SnapshotTable;
 
 /// How storage keeps the `spans` table: sorted by trace, a bloom filter on `trace_id`,
-/// `end_time` left out of files and the values of promoted attributes stored once.
+/// `end_time` left out of files and promoted attributes stored once.
 pub fn spans_table_spec() -> TableSpec {
     TableSpec {
         name: spans::TABLE,
@@ -35,7 +35,7 @@ pub fn spans_table_spec() -> TableSpec {
         bloom_filter_columns: spans::BLOOM_FILTER_COLUMNS.to_vec(),
         derived_columns: spans::DERIVED_COLUMNS.to_vec(),
         file_form: Some(FileForm {
-            extra_columns: || vec![moved::moved_field()],
+            extra_columns: moved::moved_fields,
             encode: |rows| Ok(moved::move_promoted(rows)?),
         }),
     }
@@ -58,10 +58,14 @@ fn end_time_expr() -> Expr {
     cast(start_ns + column(col::DURATION_NS), utc_ns())
 }
 
-/// The attribute map of `side` with the values files moved out put back:
-/// `meshscope_restore_<map>(<stored map>, moved_attributes, <promoted columns>…)`.
+/// The attribute map of `side` with the attributes files moved out put back: `meshscope_restore_
+/// <map>(<stored map>, moved_attributes, moved_positions, <promoted columns>…)`.
 fn restore_expr(side: Side) -> Expr {
-    let mut args = vec![column(side.map_columns().0), column(MOVED_COLUMN)];
+    let mut args = vec![
+        column(side.map_columns().0),
+        column(MOVED_COLUMN),
+        column(POSITIONS_COLUMN),
+    ];
     args.extend(side.promoted_columns().map(column));
     Expr::ScalarFunction(ScalarFunction::new_udf(
         Arc::new(ScalarUDF::from(RestoreMap::new(side))),
@@ -82,7 +86,7 @@ impl RestoreMap {
         Self {
             name: format!("meshscope_restore_{}", side.map_columns().0),
             side,
-            signature: Signature::any(2 + side.promoted_columns().count(), Volatility::Immutable),
+            signature: Signature::any(3 + side.promoted_columns().count(), Volatility::Immutable),
         }
     }
 }
@@ -118,15 +122,19 @@ impl ScalarUDFImpl for RestoreMap {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let [stored, moved, promoted @ ..] = arrays.as_slice() else {
-            return exec_err!("{} takes the stored map and the moved codes", self.name);
+        let [stored, moved, positions, promoted @ ..] = arrays.as_slice() else {
+            return exec_err!(
+                "{} takes the stored map, the moved codes and their positions",
+                self.name
+            );
         };
         let Some(stored) = stored.as_map_opt() else {
             return exec_err!("{}: the stored column is not a map", self.name);
         };
         // files written before the codes existed read them as nulls of some type
         let moved = moved.as_primitive_opt::<UInt64Type>();
-        let restored = moved::restore(self.side, stored, moved, promoted)
+        let positions = positions.as_binary_opt::<i32>();
+        let restored = moved::restore(self.side, stored, moved, positions, promoted)
             .map_err(|e| DataFusionError::Execution(format!("{}: {e}", self.name)))?;
         Ok(ColumnarValue::Array(Arc::new(restored) as ArrayRef))
     }
@@ -148,6 +156,7 @@ mod tests {
         }
         assert!(file_schema.index_of(col::END_TIME).is_err());
         assert!(file_schema.index_of(MOVED_COLUMN).is_ok());
+        assert!(file_schema.index_of(POSITIONS_COLUMN).is_ok());
         assert!(spec.schema.index_of(MOVED_COLUMN).is_err());
     }
 
