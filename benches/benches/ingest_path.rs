@@ -8,7 +8,7 @@
 use arrow::record_batch::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use meshscope_loadgen::{Encoding, Generator, GeneratorConfig, TimeBase};
-use meshscope_storage::encode_parquet;
+use meshscope_storage::{TableSpec, encode_parquet};
 
 /// The server's allocator, so the figures match what the binary does.
 #[global_allocator]
@@ -16,6 +16,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH_SPANS: usize = 1000;
 const BATCHES: usize = 20;
+
+fn spans_table() -> TableSpec {
+    use meshscope_model::spans;
+    TableSpec {
+        name: spans::TABLE,
+        schema: spans::schema(),
+        time_column: spans::TIME_COLUMN,
+        sort_columns: spans::SORT_COLUMNS.to_vec(),
+        bloom_filter_columns: spans::BLOOM_FILTER_COLUMNS.to_vec(),
+        derived_columns: spans::DERIVED_COLUMNS.to_vec(),
+    }
+}
 
 /// `BATCHES` export requests of `BATCH_SPANS` spans each, as protobuf bytes.
 fn payloads() -> Vec<Vec<u8>> {
@@ -55,7 +67,7 @@ fn data_bytes(batch: &RecordBatch) -> usize {
 fn ingest_path(c: &mut Criterion) {
     let payloads = payloads();
     let spans = (BATCHES * BATCH_SPANS) as u64;
-    let table = meshscope_query::spans_table_spec();
+    let table = spans_table();
 
     // Size report: on-disk bytes per span next to the wire size.
     let wire: usize = payloads.iter().map(Vec::len).sum();

@@ -16,7 +16,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use meshscope_loadgen::{Encoding, Generator, GeneratorConfig, TimeBase};
 use meshscope_model::spans::{self, col};
 use meshscope_query::{AttributeFilter, QueryConfig, QueryEngine, QueryOutput, SearchQuery};
-use meshscope_storage::{FlushStats, Storage, StorageConfig, SyncPolicy};
+use meshscope_storage::{FlushStats, Storage, StorageConfig, SyncPolicy, TableSpec};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 /// The server's allocator, so the figures match what the binary does.
@@ -28,6 +28,17 @@ const BASE_NS: u64 = 1_764_000_000_000_000_000;
 const DAY_NS: f64 = 86_400e9;
 const BATCH_SPANS: usize = 5_000;
 const FLUSH_EVERY: usize = 1_000_000;
+
+fn spans_table() -> TableSpec {
+    TableSpec {
+        name: spans::TABLE,
+        schema: spans::schema(),
+        time_column: spans::TIME_COLUMN,
+        sort_columns: spans::SORT_COLUMNS.to_vec(),
+        bloom_filter_columns: spans::BLOOM_FILTER_COLUMNS.to_vec(),
+        derived_columns: spans::DERIVED_COLUMNS.to_vec(),
+    }
+}
 
 fn span_count() -> usize {
     std::env::var("MESHSCOPE_BENCH_SPANS")
@@ -51,7 +62,7 @@ async fn open(dir: &Path) -> Storage {
             flush_max_bytes: 2 << 30,
             ..StorageConfig::default()
         },
-        vec![meshscope_query::spans_table_spec()],
+        vec![spans_table()],
     )
     .await
     .expect("open storage")

@@ -13,7 +13,7 @@ use meshscope_model::{
     StatusCode as SpanStatus, Value,
 };
 use meshscope_query::{QueryConfig, QueryEngine};
-use meshscope_storage::{Storage, StorageConfig, SyncPolicy};
+use meshscope_storage::{Storage, StorageConfig, SyncPolicy, TableSpec};
 use serde_json::{Value as J, json};
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -155,7 +155,14 @@ async fn fixture(flushed: bool) -> Fixture {
             wal_sync: SyncPolicy::Never,
             ..StorageConfig::default()
         },
-        vec![meshscope_query::spans_table_spec()],
+        vec![TableSpec {
+            name: spans::TABLE,
+            schema: spans::schema(),
+            time_column: spans::TIME_COLUMN,
+            sort_columns: spans::SORT_COLUMNS.to_vec(),
+            bloom_filter_columns: spans::BLOOM_FILTER_COLUMNS.to_vec(),
+            derived_columns: spans::DERIVED_COLUMNS.to_vec(),
+        }],
     )
     .await
     .expect("storage");

@@ -26,7 +26,15 @@ use crate::config::Config;
 
 /// The tables this server stores.
 pub fn tables() -> Vec<TableSpec> {
-    let mut tables = vec![meshscope_query::spans_table_spec()];
+    use meshscope_model::spans;
+    let mut tables = vec![TableSpec {
+        name: spans::TABLE,
+        schema: spans::schema(),
+        time_column: spans::TIME_COLUMN,
+        sort_columns: spans::SORT_COLUMNS.to_vec(),
+        bloom_filter_columns: spans::BLOOM_FILTER_COLUMNS.to_vec(),
+        derived_columns: spans::DERIVED_COLUMNS.to_vec(),
+    }];
     tables.extend(meshscope_graph::tables().into_iter().map(|t| TableSpec {
         name: t.name,
         schema: t.schema,
@@ -34,7 +42,6 @@ pub fn tables() -> Vec<TableSpec> {
         sort_columns: t.sort_columns.to_vec(),
         bloom_filter_columns: t.bloom_filter_columns.to_vec(),
         derived_columns: vec![],
-        file_form: None,
     }));
     // metrics: one table per point type, sorted so a metric's series lie together in time order
     {
@@ -49,7 +56,6 @@ pub fn tables() -> Vec<TableSpec> {
                     sort_columns: vec![m::METRIC_NAME, m::SERVICE_NAME, m::SERIES_ID, m::TIME],
                     bloom_filter_columns: vec![],
                     derived_columns: vec![],
-                    file_form: None,
                 }),
         );
     }
@@ -64,7 +70,6 @@ pub fn tables() -> Vec<TableSpec> {
         ],
         bloom_filter_columns: vec![meshscope_model::logs::col::TRACE_ID],
         derived_columns: vec![],
-        file_form: None,
     });
     tables
 }

@@ -5,8 +5,7 @@
 //! the bottom layer: every other crate may use it, and it does no I/O and knows nothing of
 //! OTLP, protobuf, HTTP, the WAL or Parquet files. Receivers translate their wire formats
 //! into [`SpanInput`]s; [`SpanBatchBuilder`] turns those into record batches of
-//! [`spans::schema`]. [`moved`] rewrites `spans` rows for files, which store a promoted
-//! attribute only in its column, and restores them for readers.
+//! [`spans::schema`].
 //!
 //! The metrics tables (`metric_points`, `metric_histograms`, `metric_exp_histograms`,
 //! `metric_summaries`, in [`metrics`]) and the `logs` table ([`logs`]) follow the same
@@ -16,7 +15,6 @@
 mod error;
 pub mod logs;
 pub mod metrics;
-pub mod moved;
 pub mod promote;
 pub mod signal;
 pub mod spans;

@@ -4,8 +4,7 @@
 //! service, peer, Kubernetes namespace …). Each gets a typed, nullable column of its own so that
 //! those filters read one small column. Old and new semantic-convention names map to the same
 //! column; when a span carries several, the first name in `keys` wins. The attribute itself also
-//! stays in the `attributes` / `resource_attributes` map, so nothing is lost by promotion
-//! (files store it once, in its column: see [`crate::moved`]).
+//! stays in the `attributes` / `resource_attributes` map, so nothing is lost by promotion.
 
 use std::sync::OnceLock;
 

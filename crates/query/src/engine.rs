@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{Array, RecordBatch};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
     MemorySchemaProvider, SchemaProvider,
@@ -23,10 +23,11 @@ use datafusion::execution::memory_pool::{
     TrackConsumersPool,
 };
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{Expr, LogicalPlan, cast, col as column};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::StreamExt;
-use meshscope_model::spans;
+use meshscope_model::signal::utc_ns;
+use meshscope_model::spans::{self, col};
 use meshscope_storage::Storage;
 use tokio::sync::Semaphore;
 
@@ -35,7 +36,6 @@ use crate::error::{Error, Result};
 use crate::operations::OperationIndex;
 use crate::provider::{ScanChoice, SnapshotTable};
 use crate::sandbox;
-use crate::spans_table::spans_table;
 use crate::stats::{QueryStats, ScanStats};
 
 /// Query latency histogram, by kind of query.
@@ -132,6 +132,13 @@ impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// `end_time` of the `spans` table over the columns its files store (see
+/// `meshscope_model::spans::DERIVED_COLUMNS`): `start_time + duration_ns`, typed as the column.
+fn end_time_expr() -> Expr {
+    let start_ns = cast(column(col::START_TIME), DataType::Int64);
+    cast(start_ns + column(col::DURATION_NS), utc_ns())
 }
 
 fn session_config(config: &QueryConfig) -> SessionConfig {
@@ -284,7 +291,10 @@ impl Inner {
     /// A session over a snapshot taken now, with its own memory pool.
     fn new_query(&self) -> Result<QueryCtx> {
         let snapshot = self.storage.snapshot(spans::TABLE)?;
-        let table = Arc::new(spans_table(snapshot));
+        let table = Arc::new(
+            SnapshotTable::new(snapshot, col::START_TIME)
+                .with_derived(col::END_TIME, end_time_expr()),
+        );
         let pool = Arc::new(QueryPool::new(
             self.config.memory_limit_bytes,
             Arc::clone(&self.reserved),

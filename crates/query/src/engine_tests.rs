@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use meshscope_model::{SpanKind, StatusCode};
 use meshscope_storage::Storage;
@@ -110,57 +110,6 @@ async fn rows_read_the_same_from_head_and_files() {
     for (layout, rows) in &layouts[1..] {
         assert_eq!(rows, head, "{layout:?} against the head");
     }
-    // files hold promoted attributes in their columns only ...
-    let (_dir, storage, engine) = setup(Layout::Parquet).await;
-    let snapshot = storage.snapshot("spans").expect("snapshot");
-    let mut stored = Vec::new();
-    for file in &snapshot.files {
-        for batch in meshscope_storage::read_parquet_file(&file.path).expect("file") {
-            assert!(batch.column_by_name("moved_attributes").is_some());
-            let map = batch.column_by_name("attributes").expect("attributes");
-            stored.extend(map_rows(map.as_map()).into_iter().flatten());
-        }
-    }
-    let has =
-        |key: &str, value: Option<&str>| stored.contains(&(key.into(), value.map(Into::into)));
-    assert!(has("customer.tier", Some("gold")), "{stored:?}");
-    assert!(
-        stored.iter().all(|(key, _)| key != "http.route"),
-        "{stored:?}"
-    );
-    // ... and reads put them back in the maps, under the name they came in
-
-    let out = engine
-        .sql(
-            "SELECT attributes['http.request.method'], attribute_types['http.response.status_code'], \
-             resource_attributes['k8s.namespace.name'], attributes['http.method'] \
-             FROM spans WHERE span_id = '0000000000000001'",
-        )
-        .await
-        .expect("map lookups");
-    let row: Vec<String> = out.batches[0]
-        .columns()
-        .iter()
-        .map(|c| datafusion::arrow::util::display::array_value_to_string(c, 0).expect("display"))
-        .collect();
-    assert_eq!(row, ["GET", "int", "shop", ""]);
-}
-
-/// Each row's map entries; a null value as `None`.
-fn map_rows(map: &datafusion::arrow::array::MapArray) -> Vec<Vec<(String, Option<String>)>> {
-    let keys = map.keys().as_string::<i32>();
-    let values = map.values().as_string::<i32>();
-    (0..map.len())
-        .map(|row| {
-            let range = map.value_offsets()[row] as usize..map.value_offsets()[row + 1] as usize;
-            range
-                .map(|e| {
-                    let value = values.is_valid(e).then(|| values.value(e).to_owned());
-                    (keys.value(e).to_owned(), value)
-                })
-                .collect()
-        })
-        .collect()
 }
 
 #[tokio::test]

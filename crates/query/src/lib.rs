@@ -10,8 +10,6 @@
 //! - [`QueryEngine`]: the engine, with its own tokio runtime (queries never run on the threads
 //!   serving ingest) and per-query limits ([`QueryConfig`]: timeout, memory, result size,
 //!   concurrency).
-//! - [`spans_table_spec`]: how storage keeps `spans` (files leave out `end_time` and store
-//!   promoted attributes once); the engine reads them back as the table's columns.
 //! - [`SnapshotTable`]: the `spans` table over one snapshot; time predicates prune files and
 //!   head batches before planning, and DataFusion's Parquet reader prunes row groups by
 //!   statistics and bloom filters (a `trace_id` lookup reads one row group per file that may
@@ -37,7 +35,6 @@ mod provider;
 mod sandbox;
 mod search;
 mod signals;
-mod spans_table;
 mod stats;
 mod trace;
 
@@ -58,7 +55,6 @@ pub use search::{
     TraceSummary, attribute_predicate, normalize_trace_id,
 };
 pub use signals::{LogRecord, MetricQuantile, MetricRate, MetricSelector, SeriesRate, decode_logs};
-pub use spans_table::spans_table_spec;
 pub use stats::{QueryStats, ScanStats};
 pub use trace::{
     AttrValue, Attributes, EventRecord, LinkRecord, PlainJson, SpanRecord, decode_spans,

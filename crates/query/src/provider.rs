@@ -284,8 +284,8 @@ impl<'f> Pins<'f> {
 pub struct SnapshotTable {
     snapshot: TableSnapshot,
     time_column: &'static str,
-    /// How each column the files leave out or store in another form (see
-    /// `TableSnapshot::file_schema`) is computed from the columns they store.
+    /// How each column the files leave out (see `TableSnapshot::file_schema`) is computed from
+    /// the columns they store.
     derived: Vec<(&'static str, Expr)>,
     /// Min and max of the time column of each head batch (`None`: empty or unreadable),
     /// computed when a scan first has time bounds.
@@ -304,9 +304,8 @@ impl SnapshotTable {
         }
     }
 
-    /// Computes `column` of rows read from files with `expr` over the columns files store:
-    /// a column files leave out (a file scan fails if one has no expression), or one they
-    /// store in another form (`expr` may read the stored column of the same name).
+    /// Computes `column`, which the table's files do not store, with `expr` over the columns
+    /// they do. A file scan fails if a derived column of the file schema has no expression.
     pub fn with_derived(mut self, column: &'static str, expr: Expr) -> Self {
         self.derived.push((column, expr));
         self
@@ -345,17 +344,13 @@ impl SnapshotTable {
         let mut needed = Vec::new();
         for &index in &wanted {
             let name = schema.field(index).name();
-            match self.derivation(name) {
-                Some(expr) => {
-                    for column in expr.column_refs() {
+            match file_schema.index_of(name) {
+                Ok(stored) => needed.push(stored),
+                Err(_) => {
+                    for column in self.derivation(name)?.column_refs() {
                         needed.push(file_schema.index_of(&column.name)?);
                     }
                 }
-                None => needed.push(file_schema.index_of(name).map_err(|_| {
-                    DataFusionError::Internal(format!(
-                        "column {name} is not stored in files and has no derivation"
-                    ))
-                })?),
             }
         }
         needed.sort_unstable();
@@ -368,20 +363,28 @@ impl SnapshotTable {
         let mut exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = Vec::with_capacity(wanted.len());
         for &index in &wanted {
             let name = schema.field(index).name();
-            let expr: Arc<dyn PhysicalExpr> = match self.derivation(name) {
-                Some(expr) => state.create_physical_expr(expr.clone(), &read_df_schema)?,
-                None => Arc::new(Column::new(name, read_schema.index_of(name)?)),
+            let expr: Arc<dyn PhysicalExpr> = match read_schema.index_of(name) {
+                Ok(i) => Arc::new(Column::new(name, i)),
+                Err(_) => {
+                    let expr = self.derivation(name)?.clone();
+                    state.create_physical_expr(expr, &read_df_schema)?
+                }
             };
             exprs.push((expr, name.clone()));
         }
         Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
     }
 
-    fn derivation(&self, column: &str) -> Option<&Expr> {
+    fn derivation(&self, column: &str) -> DfResult<&Expr> {
         self.derived
             .iter()
             .find(|(name, _)| *name == column)
             .map(|(_, expr)| expr)
+            .ok_or_else(|| {
+                DataFusionError::Internal(format!(
+                    "column {column} is not stored in files and has no derivation"
+                ))
+            })
     }
 
     fn head_ranges(&self) -> &[Option<(i64, i64)>] {

@@ -40,7 +40,14 @@ pub enum Layout {
 pub const LAYOUTS: [Layout; 3] = [Layout::Head, Layout::Parquet, Layout::Mixed];
 
 pub fn spec() -> TableSpec {
-    crate::spans_table_spec()
+    TableSpec {
+        name: spans::TABLE,
+        schema: spans::schema(),
+        time_column: spans::TIME_COLUMN,
+        sort_columns: spans::SORT_COLUMNS.to_vec(),
+        bloom_filter_columns: spans::BLOOM_FILTER_COLUMNS.to_vec(),
+        derived_columns: spans::DERIVED_COLUMNS.to_vec(),
+    }
 }
 
 pub async fn open(dir: &Path) -> Storage {

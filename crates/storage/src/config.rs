@@ -6,8 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 
 use crate::error::{Error, Result};
 
@@ -29,46 +28,24 @@ pub struct TableSpec {
     /// them; files written before a column became derived may still hold it. Never the time,
     /// sort or bloom-filter columns.
     pub derived_columns: Vec<&'static str>,
-    /// How rows are rewritten for the table's files (`None`: as they are). The head and the
-    /// WAL keep the table's own form; readers of files undo the rewrite.
-    pub file_form: Option<FileForm>,
 }
-
-/// A rewrite of a table's rows for its files, e.g. `spans` storing a promoted attribute once,
-/// in its typed column, and a code that lets readers put it back in the attribute map.
-#[derive(Debug, Clone, Copy)]
-pub struct FileForm {
-    /// Columns files store beyond the table's stored columns, after them.
-    pub extra_columns: fn() -> Vec<Field>,
-    /// Rewrites rows of the table's stored columns (its schema without the derived columns)
-    /// into rows of the file schema. It must keep the number and order of rows and leave the
-    /// time, sort and bloom-filter columns as they are.
-    pub encode: fn(&RecordBatch) -> std::result::Result<RecordBatch, FileFormError>,
-}
-
-/// Why a [`FileForm`] could not rewrite a batch.
-pub type FileFormError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Names a table may not take: they are directories of the store itself.
 const RESERVED_TABLE_NAMES: &[&str] = &["wal"];
 
 impl TableSpec {
-    /// The schema of the table's Parquet files: `schema` without the derived columns, then the
-    /// file form's extra columns.
+    /// The schema of the table's Parquet files: `schema` without the derived columns.
     pub fn file_schema(&self) -> SchemaRef {
-        if self.derived_columns.is_empty() && self.file_form.is_none() {
+        if self.derived_columns.is_empty() {
             return Arc::clone(&self.schema);
         }
-        let mut fields: Vec<FieldRef> = self
+        let fields: Vec<_> = self
             .schema
             .fields()
             .iter()
             .filter(|f| !self.derived_columns.contains(&f.name().as_str()))
             .cloned()
             .collect();
-        if let Some(form) = &self.file_form {
-            fields.extend((form.extra_columns)().into_iter().map(Arc::new));
-        }
         Arc::new(Schema::new_with_metadata(
             fields,
             self.schema.metadata().clone(),

@@ -68,7 +68,7 @@ mod test_util;
 
 pub use crate::{
     compaction::CompactionStats,
-    config::{FileForm, FileFormError, StorageConfig, SyncPolicy, TableSpec},
+    config::{StorageConfig, SyncPolicy, TableSpec},
     error::{Error, Result},
     flush::FlushStats,
     key_index::KeyIndex,

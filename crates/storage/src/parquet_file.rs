@@ -163,32 +163,17 @@ pub(crate) fn encode_partitions(
         .downcast_ref::<Int64Array>()
         .ok_or_else(|| internal(spec, "hour keys are not Int64"))?;
 
-    // the columns files store, in file-schema order: derived columns are left out, and the
-    // file form rewrites the rest
+    // the columns files store, in file-schema order: derived columns are left out
     let file_schema = spec.file_schema();
-    let stored = spec
-        .schema
+    let stored = file_schema
         .fields()
         .iter()
-        .filter(|f| !spec.derived_columns.contains(&f.name().as_str()))
         .map(|f| column_of(f.name()))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let stored_batches = batches
         .iter()
-        .map(|b| {
-            let projected = b.project(&stored)?;
-            match &spec.file_form {
-                None => Ok(projected),
-                Some(form) => (form.encode)(&projected)
-                    .map_err(|e| internal(spec, &format!("file form: {e}"))),
-            }
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if let Some(batch) = stored_batches.first()
-        && batch.schema().fields() != file_schema.fields()
-    {
-        return Err(internal(spec, "file form does not give the file schema"));
-    }
+        .map(|b| b.project(&stored))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let stored_batches: Vec<&RecordBatch> = stored_batches.iter().collect();
 
     let mut files = Vec::new();
@@ -567,12 +552,9 @@ mod tests {
     use parquet::basic::Compression;
 
     use super::*;
-    use crate::config::{FileForm, FileFormError};
     use crate::test_util::{
         BASE_NS, HOUR_NS, batch, batch_with, ids_of, is_sorted_by_trace_then_time, spec, trace_of,
     };
-    use arrow::array::UInt64Array;
-    use arrow::datatypes::{Field, Schema, UInt64Type};
     use parquet::file::properties::DEFAULT_PAGE_SIZE;
 
     mod bytes_reader {
@@ -658,7 +640,6 @@ mod tests {
     fn files_leave_derived_columns_out() {
         let spec = TableSpec {
             derived_columns: vec!["name"],
-            file_form: None,
             ..spec()
         };
         let batches = [batch(0..300), batch(300..600)];
@@ -678,94 +659,6 @@ mod tests {
         }
         ids.sort_unstable();
         assert_eq!(ids, (0..600).collect::<Vec<_>>());
-    }
-
-    /// A file form that stores each name's length after the table's columns.
-    fn name_lengths(batch: &RecordBatch) -> std::result::Result<RecordBatch, FileFormError> {
-        let names = batch
-            .column_by_name("name")
-            .ok_or("no name")?
-            .as_string::<i32>();
-        let lengths = UInt64Array::from_iter(names.iter().map(|n| n.map(|n| n.len() as u64)));
-        let mut fields: Vec<Field> = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.push(Field::new("name_len", DataType::UInt64, true));
-        let mut columns = batch.columns().to_vec();
-        columns.push(Arc::new(lengths));
-        Ok(RecordBatch::try_new(
-            Arc::new(Schema::new(fields)),
-            columns,
-        )?)
-    }
-
-    #[test]
-    fn files_store_rows_in_the_file_form() {
-        let form = TableSpec {
-            file_form: Some(FileForm {
-                extra_columns: || vec![Field::new("name_len", DataType::UInt64, true)],
-                encode: name_lengths,
-            }),
-            ..spec()
-        };
-        let file_schema = form.file_schema();
-        let names: Vec<&str> = file_schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
-        assert_eq!(names, ["id", "trace_id", "start_time", "name", "name_len"]);
-        let dir = tempfile::tempdir().unwrap();
-        let files = encode_partitions(&form, &[batch(0..300)], 64).unwrap();
-        let mut ids = Vec::new();
-        for (n, file) in files.iter().enumerate() {
-            let rows =
-                read_parquet_file(&write_to(dir.path(), &format!("{n}.parquet"), &file.bytes))
-                    .unwrap();
-            for rows in &rows {
-                assert_eq!(rows.schema().fields(), form.file_schema().fields());
-                let names = rows.column_by_name("name").unwrap().as_string::<i32>();
-                let lengths = rows
-                    .column_by_name("name_len")
-                    .unwrap()
-                    .as_primitive::<UInt64Type>();
-                for row in 0..rows.num_rows() {
-                    assert_eq!(names.is_null(row), lengths.is_null(row));
-                    if names.is_valid(row) {
-                        assert_eq!(names.value(row).len() as u64, lengths.value(row));
-                    }
-                }
-            }
-            ids.extend(ids_of(&rows));
-        }
-        ids.sort_unstable();
-        assert_eq!(ids, (0..300).collect::<Vec<_>>());
-
-        // a form that fails, or gives another schema than it declares, fails the flush
-        let failing = TableSpec {
-            file_form: Some(FileForm {
-                extra_columns: Vec::new,
-                encode: |_| Err("cannot".into()),
-            }),
-            ..spec()
-        };
-        let err = encode_partitions(&failing, &[batch(0..10)], 64).unwrap_err();
-        assert!(err.to_string().contains("file form: cannot"), "{err}");
-        let undeclared = TableSpec {
-            file_form: Some(FileForm {
-                extra_columns: Vec::new,
-                encode: name_lengths,
-            }),
-            ..spec()
-        };
-        let err = encode_partitions(&undeclared, &[batch(0..10)], 64).unwrap_err();
-        assert!(
-            err.to_string().contains("does not give the file schema"),
-            "{err}"
-        );
     }
 
     #[test]
@@ -947,7 +840,6 @@ mod tests {
             sort_columns: vec!["trace_id", "start_time"],
             bloom_filter_columns: vec!["trace_id"],
             derived_columns: vec![],
-            file_form: None,
         };
         let all_rows: Vec<u32> = (0..batch.num_rows() as u32).collect();
         let distinct = DistinctCounter::new(Arc::clone(batch.column(0)))

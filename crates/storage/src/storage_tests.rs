@@ -185,7 +185,6 @@ async fn invalid_specs_and_configs_are_refused() {
         (
             TableSpec {
                 derived_columns: vec!["missing"],
-                file_form: None,
                 ..spec()
             },
             "derived column \"missing\" is not in the schema",
@@ -193,7 +192,6 @@ async fn invalid_specs_and_configs_are_refused() {
         (
             TableSpec {
                 derived_columns: vec!["start_time"],
-                file_form: None,
                 ..spec()
             },
             "cannot be derived",
@@ -201,7 +199,6 @@ async fn invalid_specs_and_configs_are_refused() {
         (
             TableSpec {
                 derived_columns: vec!["trace_id"],
-                file_form: None,
                 ..spec()
             },
             "cannot be derived",

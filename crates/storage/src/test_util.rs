@@ -39,7 +39,6 @@ pub(crate) fn spec() -> TableSpec {
         sort_columns: vec!["trace_id", "start_time"],
         bloom_filter_columns: vec!["trace_id"],
         derived_columns: vec![],
-        file_form: None,
     }
 }
 
