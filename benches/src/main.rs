@@ -324,6 +324,23 @@ fn probe_queries(server: &Server, n: usize) -> anyhow::Result<Value> {
         enc(&service),
         enc(&format!("http.route={route}"))
     );
+    // the same search on an attribute that is not promoted: read from the attributes map
+    let ua = sql(
+        &client,
+        http,
+        "SELECT service_name, attributes['user_agent.original'] FROM spans \
+         WHERE attributes['user_agent.original'] IS NOT NULL AND kind = 'server' LIMIT 1",
+    )?;
+    let map_search = format!(
+        "http://{http}/api/v1/search?service={}&attr={}&minDuration=1ms&lookback=1h&limit=20",
+        enc(ua["rows"][0][0]
+            .as_str()
+            .context("a service with user agents")?),
+        enc(&format!(
+            "user_agent.original={}",
+            ua["rows"][0][1].as_str().context("a user agent")?
+        ))
+    );
     let mut aggregate = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
@@ -339,6 +356,7 @@ fn probe_queries(server: &Server, n: usize) -> anyhow::Result<Value> {
         "ingest_to_queryable_lag": percentiles_ms(lags),
         "trace_by_id": percentiles_ms(by_id),
         "search_service_attribute_min_duration_1h": time_get(&client, &search, n)?,
+        "search_service_map_attribute_min_duration_1h": time_get(&client, &map_search, n)?,
         "sql_aggregate_by_service": percentiles_ms(aggregate),
         "dependencies_1h": time_get(&client, &format!("http://{http}/api/v1/dependencies?lookback=1h"), n)?,
         "red_one_service_1h": time_get(
