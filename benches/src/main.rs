@@ -319,11 +319,15 @@ fn probe_queries(server: &Server, n: usize) -> anyhow::Result<Value> {
             })
             .collect()
     };
-    let search = format!(
-        "http://{http}/api/v1/search?service={}&attr={}&minDuration=1ms&lookback=1h&limit=20",
-        enc(&service),
-        enc(&format!("http.route={route}"))
-    );
+    // a service's spans of the last hour with one attribute and at least 1 ms
+    let search_url = |service: &str, key: &str, value: &str| {
+        format!(
+            "http://{http}/api/v1/search?service={}&attr={}&minDuration=1ms&lookback=1h&limit=20",
+            enc(service),
+            enc(&format!("{key}={value}"))
+        )
+    };
+    let search = search_url(&service, "http.route", &route);
     // the same search on an attribute that is not promoted: read from the attributes map
     let ua = sql(
         &client,
@@ -331,15 +335,12 @@ fn probe_queries(server: &Server, n: usize) -> anyhow::Result<Value> {
         "SELECT service_name, attributes['user_agent.original'] FROM spans \
          WHERE attributes['user_agent.original'] IS NOT NULL AND kind = 'server' LIMIT 1",
     )?;
-    let map_search = format!(
-        "http://{http}/api/v1/search?service={}&attr={}&minDuration=1ms&lookback=1h&limit=20",
-        enc(ua["rows"][0][0]
+    let map_search = search_url(
+        ua["rows"][0][0]
             .as_str()
-            .context("a service with user agents")?),
-        enc(&format!(
-            "user_agent.original={}",
-            ua["rows"][0][1].as_str().context("a user agent")?
-        ))
+            .context("a service with user agents")?,
+        "user_agent.original",
+        ua["rows"][0][1].as_str().context("a user agent")?,
     );
     let mut aggregate = Vec::with_capacity(n);
     for _ in 0..n {
