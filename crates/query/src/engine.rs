@@ -153,6 +153,12 @@ fn session_config(config: &QueryConfig) -> SessionConfig {
     parquet.reorder_filters = true;
     parquet.enable_page_index = true;
     parquet.bloom_filter_on_read = true;
+    // Apply what the row filter selected as skip/read runs, never as a mask over fully decoded
+    // pages: a mask decodes every row of a map or list column and then filters it, which made
+    // a service's search on a map attribute (3 % of rows selected) cost 2.5× a full read of
+    // that column (1 M spans: 1,030 → 405 ms for the search, 462 → 177 ms for an attribute
+    // lookup on one service's spans; flat-column queries unchanged or faster).
+    parquet.force_filter_selections = true;
     // the table schema says Utf8; reading Utf8View and casting back would only cost time
     parquet.schema_force_view_types = false;
     options.catalog.information_schema = true;
