@@ -578,6 +578,92 @@ async fn trace_lookup_skips_head_batches_without_the_trace() {
     }
 }
 
+/// `cached` is a span attribute of T3 only (hour 17), `customer.tier` of T1's root (hour 16) and
+/// T3, `replicas` a resource attribute of every span; no span has `nope`.
+#[tokio::test]
+async fn filters_on_map_keys_skip_what_holds_no_such_key() {
+    for layout in LAYOUTS {
+        let (_dir, storage, engine) = setup(layout).await;
+        let run = |predicate: &str| {
+            let engine = engine.clone();
+            let sql = format!("SELECT count(*) FROM spans WHERE {predicate}");
+            async move { engine.sql(&sql).await.expect("sql") }
+        };
+        // every layout counts the same
+        for (predicate, rows) in [
+            ("attributes['cached'] = 'true'", 1),
+            ("attributes['cached'] IS NOT NULL", 1),
+            ("attributes['customer.tier'] LIKE 's%'", 1),
+            (
+                "attributes['customer.tier'] = 'gold' OR resource_attributes['replicas'] = '3'",
+                6,
+            ),
+            ("attributes['nope'] = 'x'", 0),
+            (
+                "attributes['nope'] = 'x' OR attributes['cached'] = 'true'",
+                1,
+            ),
+            ("attributes['nope'] IS NULL", 6),
+            ("coalesce(attributes['nope'], 'x') = 'x'", 6),
+        ] {
+            let out = run(predicate).await;
+            assert_eq!(single_i64(&out.batches), rows, "{layout:?} {predicate}");
+        }
+        let absent = run("attributes['nope'] = 'x'").await.stats.scan;
+        assert_eq!(
+            (
+                absent.files_scanned,
+                absent.head_rows_scanned,
+                absent.bytes_scanned
+            ),
+            (0, 0, 0),
+            "{layout:?} {absent:?}"
+        );
+        let cached = run("attributes['cached'] IS NOT NULL").await.stats.scan;
+        match layout {
+            // hour 16's file holds no `cached`: its row group is ruled out before it is opened
+            Layout::Parquet => assert_eq!(
+                (
+                    cached.files_scanned,
+                    cached.files_pruned_key_index,
+                    cached.row_groups_read
+                ),
+                (1, 1, 1),
+                "{cached:?}"
+            ),
+            // only T3's batch is read
+            Layout::Head | Layout::Mixed => {
+                assert_eq!(cached.files_scanned, 0, "{layout:?} {cached:?}");
+                assert_eq!(cached.head_rows_scanned, 1, "{layout:?} {cached:?}");
+            }
+        }
+
+        // what a search asks of the snapshot to leave out the maps that cannot match
+        let table = crate::SnapshotTable::new(
+            storage
+                .snapshot(meshscope_model::spans::TABLE)
+                .expect("snapshot"),
+            meshscope_model::spans::col::START_TIME,
+        );
+        let all = crate::TimeBounds::default();
+        let holds = |column: &str, key: &str| table.may_hold_map_key(column, key, &all);
+        assert!(holds("attributes", "customer.tier"), "{layout:?}");
+        assert!(!holds("resource_attributes", "customer.tier"), "{layout:?}");
+        assert!(holds("resource_attributes", "replicas"), "{layout:?}");
+        assert!(!holds("attributes", "replicas"), "{layout:?}");
+        // `cached` is in hour 17 only
+        let hour_16 = crate::TimeBounds {
+            min: BASE,
+            max: BASE + 59 * MIN,
+        };
+        assert!(
+            !table.may_hold_map_key("attributes", "cached", &hour_16),
+            "{layout:?}"
+        );
+        assert!(holds("attributes", "cached"), "{layout:?}");
+    }
+}
+
 #[tokio::test]
 async fn time_predicates_prune_files_and_head_batches() {
     let (_dir, _storage, engine) = setup(Layout::Parquet).await;

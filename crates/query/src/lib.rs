@@ -13,7 +13,9 @@
 //! - [`SnapshotTable`]: the `spans` table over one snapshot; time predicates prune files and
 //!   head batches before planning, and DataFusion's Parquet reader prunes row groups by
 //!   statistics and bloom filters (a `trace_id` lookup reads one row group per file that may
-//!   hold it), pages by the page index, and rows while decoding.
+//!   hold it), pages by the page index, and rows while decoding. Filters on map lookups
+//!   (`attributes['k'] = …`) skip the row groups and head batches that hold no such key
+//!   ([`KeyRequirements`]).
 //! - SQL ([`QueryEngine::sql`]) in a read-only sandbox: SELECT / EXPLAIN / SHOW / DESCRIBE
 //!   only; no DDL, DML, COPY or external tables; no table functions; no file access.
 //! - Traces: [`QueryEngine::trace`] (by id), [`QueryEngine::search`] ([`SearchQuery`] →
@@ -30,6 +32,7 @@
 mod config;
 mod engine;
 mod error;
+mod map_keys;
 mod operations;
 mod provider;
 mod sandbox;
@@ -48,6 +51,7 @@ mod test_data;
 pub use config::QueryConfig;
 pub use engine::{QueryEngine, QueryOutput, describe_metrics};
 pub use error::{Error, ErrorKind, Result};
+pub use map_keys::{KeyRequirements, MapKey};
 pub use operations::Operation;
 pub use provider::{ScanChoice, SnapshotTable, TimeBounds};
 pub use search::{

@@ -12,7 +12,9 @@
 //! files and head batches that cannot hold matching rows, and predicates that pin an indexed
 //! column (`trace_id = '…'`, `IN (…)`, ORs of them) drop the files, row groups and head batches
 //! whose in-memory [`KeyIndex`] rules every pinned value out, so a lookup by id opens only
-//! the files that may hold it, whatever the number of files. Filters are `Inexact`: DataFusion
+//! the files that may hold it, whatever the number of files. Filters on map lookups
+//! (`attributes['k'] = …`, see [`KeyRequirements`]) drop the row groups whose key index knows
+//! they hold no such key, and the head batches whose maps hold none. Filters are `Inexact`: DataFusion
 //! keeps a `FilterExec` over the union and its filter-pushdown pass moves each predicate into
 //! the Parquet scan, where it prunes row groups by statistics and bloom filters (a
 //! `trace_id = '…'` lookup), pages by the page index, and filters rows before the other columns
@@ -45,6 +47,8 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
 use meshscope_storage::{KeyIndex, ParquetFile, TableSnapshot};
 use parking_lot::Mutex;
+
+use crate::map_keys::{KeyRequirements, batch_may_hold};
 
 /// Inclusive bounds on the time column, in nanoseconds since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,8 +221,8 @@ pub struct ScanChoice {
     pub head_batches_scanned: usize,
     pub head_rows_scanned: usize,
     /// Files, row groups and head batches ruled out by their in-memory key indexes (a lookup
-    /// by id), after time pruning; what is pruned is not in `files_scanned` and
-    /// `head_batches_scanned`.
+    /// by id, a map key no row holds), after time pruning; what is pruned is not in
+    /// `files_scanned` and `head_batches_scanned`.
     pub files_pruned_key_index: usize,
     pub row_groups_pruned_key_index: usize,
     pub head_batches_pruned_key_index: usize,
@@ -230,10 +234,12 @@ struct FileChoice<'a> {
     row_groups: Option<ParquetAccessPlan>,
 }
 
-/// The values a scan's filters pin each indexed column to, worked out once per column.
+/// The values a scan's filters pin each indexed column to, worked out once per column, and
+/// the map keys they require.
 struct Pins<'f> {
     filters: &'f [Expr],
     columns: Vec<(&'static str, Option<Vec<Vec<u8>>>)>,
+    map_keys: KeyRequirements,
 }
 
 impl<'f> Pins<'f> {
@@ -241,7 +247,38 @@ impl<'f> Pins<'f> {
         Self {
             filters,
             columns: Vec::new(),
+            map_keys: KeyRequirements::from_filters(filters),
         }
+    }
+
+    /// The row groups of a file that may hold the pinned values and the required map keys, and
+    /// how many it has; `None` when its index rules nothing out by either.
+    fn file_row_groups(&mut self, keys: &KeyIndex) -> Option<(Vec<usize>, usize)> {
+        let pinned = self.row_groups(keys);
+        let requirements = &self.map_keys;
+        let Some(total) = requirements
+            .columns()
+            .find_map(|column| keys.map_row_group_count(column))
+        else {
+            return pinned;
+        };
+        let candidates = match pinned {
+            Some((kept, _)) => kept,
+            None => (0..total).collect(),
+        };
+        let kept = candidates
+            .into_iter()
+            .filter(|&group| {
+                requirements.admit(|column, key| keys.may_hold_map_key(column, group, key))
+            })
+            .collect();
+        Some((kept, total))
+    }
+
+    /// Whether a head batch may hold the required map keys.
+    fn batch_may_match(&self, batch: &RecordBatch) -> bool {
+        self.map_keys
+            .admit(|column, key| batch_may_hold(batch, column, key))
     }
 
     /// The row groups of `keys` that may hold the pinned values, and how many it has; `None`
@@ -403,6 +440,27 @@ impl SnapshotTable {
         })
     }
 
+    /// Whether a row with its time within `bounds` may hold `key` in the map column `column`:
+    /// `false` only when every file's key index and every head batch's maps rule it out.
+    pub fn may_hold_map_key(&self, column: &str, key: &str, bounds: &TimeBounds) -> bool {
+        let in_files = self.snapshot.files.iter().any(|file| {
+            file.rows > 0
+                && bounds.overlaps(file.min_time_ns, file.max_time_ns)
+                && match file.keys.map_row_group_count(column) {
+                    None => true,
+                    Some(groups) => {
+                        (0..groups).any(|group| file.keys.may_hold_map_key(column, group, key))
+                    }
+                }
+        });
+        in_files
+            || self.snapshot.head.iter().enumerate().any(|(i, batch)| {
+                let outside = !bounds.is_unbounded()
+                    && matches!(self.head_ranges().get(i), Some(Some((min, max))) if !bounds.overlaps(*min, *max));
+                batch.num_rows() > 0 && !outside && batch_may_hold(batch, column, key)
+            })
+    }
+
     /// The snapshot this table reads.
     pub fn snapshot(&self) -> &TableSnapshot {
         &self.snapshot
@@ -438,9 +496,10 @@ impl SnapshotTable {
                 continue;
             }
             let keys = head_keys.get(i).filter(|_| aligned);
-            if let Some((kept, _)) = keys.and_then(|keys| pins.row_groups(keys))
-                && kept.is_empty()
-            {
+            let ruled_out = keys
+                .and_then(|keys| pins.row_groups(keys))
+                .is_some_and(|(kept, _)| kept.is_empty());
+            if ruled_out || !pins.batch_may_match(batch) {
                 choice.head_batches_pruned_key_index += 1;
                 continue;
             }
@@ -469,7 +528,7 @@ impl SnapshotTable {
             if file.rows == 0 || !bounds.overlaps(file.min_time_ns, file.max_time_ns) {
                 continue;
             }
-            let row_groups = match pins.row_groups(&file.keys) {
+            let row_groups = match pins.file_row_groups(&file.keys) {
                 None => None,
                 Some((kept, total)) if kept.is_empty() => {
                     choice.files_pruned_key_index += 1;

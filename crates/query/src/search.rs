@@ -22,6 +22,7 @@ use meshscope_model::{SpanKind, StatusCode};
 
 use crate::engine::{QueryCtx, QueryEngine};
 use crate::error::{Error, Result};
+use crate::provider::TimeBounds;
 use crate::trace::{SpanRecord, decode_spans};
 
 /// Most traces one search returns.
@@ -242,6 +243,12 @@ fn apply(op: MatchOp, candidates: Vec<Expr>, value: &str) -> Expr {
 /// * Any other key is looked up in the span's attributes and its resource's attributes, by
 ///   display form (numbers and booleans as text).
 pub fn attribute_predicate(filter: &AttributeFilter) -> Result<Expr> {
+    attribute_predicate_in(filter, &[c::ATTRIBUTES, c::RESOURCE_ATTRIBUTES])
+}
+
+/// [`attribute_predicate`], looking a key that is neither derived nor promoted up in the map
+/// columns `maps` only (at least one).
+fn attribute_predicate_in(filter: &AttributeFilter, maps: &[&str]) -> Result<Expr> {
     if let Some(expr) = virtual_tag(&filter.key)? {
         return Ok(apply(filter.op, vec![expr], &filter.value));
     }
@@ -263,10 +270,10 @@ pub fn attribute_predicate(filter: &AttributeFilter) -> Result<Expr> {
             }
         }
     }
-    let candidates = vec![
-        get_field(col(c::ATTRIBUTES), filter.key.as_str()),
-        get_field(col(c::RESOURCE_ATTRIBUTES), filter.key.as_str()),
-    ];
+    let candidates = maps
+        .iter()
+        .map(|map| get_field(col(*map), filter.key.as_str()))
+        .collect();
     Ok(apply(filter.op, candidates, &filter.value))
 }
 
@@ -294,6 +301,20 @@ impl SearchQuery {
 
     /// The span predicate of every filter together (`None`: match every span).
     pub fn predicate(&self) -> Result<Option<Expr>> {
+        self.predicate_over(|_| vec![c::ATTRIBUTES, c::RESOURCE_ATTRIBUTES])
+    }
+
+    /// The time bounds of the search.
+    fn bounds(&self) -> TimeBounds {
+        TimeBounds {
+            min: self.start_ns.unwrap_or(i64::MIN),
+            max: self.end_ns.unwrap_or(i64::MAX),
+        }
+    }
+
+    /// [`Self::predicate`], looking each attribute that is neither derived nor promoted up in
+    /// the maps `maps_of(key)` names.
+    fn predicate_over(&self, maps_of: impl Fn(&str) -> Vec<&'static str>) -> Result<Option<Expr>> {
         let mut parts = Vec::new();
         if let Some(start) = self.start_ns {
             parts.push(col(c::START_TIME).gt_eq(ts(start)));
@@ -320,7 +341,7 @@ impl SearchQuery {
             parts.push(col(c::DURATION_NS).lt_eq(lit(d)));
         }
         for filter in &self.attributes {
-            parts.push(attribute_predicate(filter)?);
+            parts.push(attribute_predicate_in(filter, &maps_of(&filter.key))?);
         }
         Ok(parts.into_iter().reduce(Expr::and))
     }
@@ -335,9 +356,27 @@ struct TraceHit {
 }
 
 /// The newest traces with a span matching `query`.
+///
+/// An attribute is looked up only in the maps (span, resource) that may hold its key in the
+/// searched time range: a key that no resource carries costs no read of resource maps.
 async fn find_traces(query: &QueryCtx, search: &SearchQuery) -> Result<Vec<TraceHit>> {
+    let table = query.snapshot_table();
+    let bounds = search.bounds();
+    let maps_of = |key: &str| {
+        let maps = [c::ATTRIBUTES, c::RESOURCE_ATTRIBUTES];
+        let held: Vec<&'static str> = maps
+            .into_iter()
+            .filter(|map| table.may_hold_map_key(map, key, &bounds))
+            .collect();
+        // held nowhere: the span attributes' key index rules out every row group
+        if held.is_empty() {
+            vec![c::ATTRIBUTES]
+        } else {
+            held
+        }
+    };
     let mut frame = query.spans().await?;
-    if let Some(predicate) = search.predicate()? {
+    if let Some(predicate) = search.predicate_over(maps_of)? {
         frame = frame.filter(predicate)?;
     }
     let frame = frame

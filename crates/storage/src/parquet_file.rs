@@ -262,7 +262,7 @@ fn encode_file(
     // `finish` writes the footer and flushes into the Vec; `into_inner` would write it again
     let metadata = writer.finish()?;
     let bytes = Bytes::from(std::mem::take(writer.inner_mut()));
-    let keys = KeyIndex::read(spec, &metadata, &bytes)?;
+    let keys = KeyIndex::read(spec, &metadata, &Arc::new(bytes.clone()))?;
     Ok(EncodedFile {
         relative: PartitionedPath::new_file(spec.name, partition),
         bytes,
@@ -960,7 +960,7 @@ mod tests {
         let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
             .parse_and_finish(&file)
             .unwrap();
-        let keys = KeyIndex::read(&spec(), &metadata, &file).unwrap();
+        let keys = KeyIndex::read(&spec(), &metadata, &Arc::new(file)).unwrap();
         let described = describe_file(
             &spec(),
             files[0].relative.clone(),

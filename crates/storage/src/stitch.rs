@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 use parquet::bloom_filter::Sbbf;
 use parquet::column::writer::ColumnCloseResult;
-use parquet::file::metadata::{KeyValue, PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::metadata::{
+    KeyValue, PageIndexPolicy, ParquetMetaData, ParquetMetaDataOptions, ParquetMetaDataReader,
+};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use ulid::Ulid;
@@ -52,8 +54,13 @@ pub(crate) fn stitch(sources: &[StitchSource], out: &mut (dyn Write + Send)) -> 
         .iter()
         .map(|source| {
             let file = File::open(&source.path).at(&source.path)?;
+            // full page encoding statistics, so the merged footer keeps them: they tell readers
+            // which chunks are dictionary-encoded throughout (see `key_index`)
             let metadata = ParquetMetaDataReader::new()
                 .with_page_index_policy(PageIndexPolicy::Optional)
+                .with_metadata_options(Some(
+                    ParquetMetaDataOptions::new().with_encoding_stats_as_mask(false),
+                ))
                 .parse_and_finish(&file)?;
             Ok((file, metadata))
         })

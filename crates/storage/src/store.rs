@@ -7,6 +7,7 @@ use std::fmt::Debug;
 use std::fs::{self, File};
 use std::io::{BufWriter, ErrorKind, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
@@ -170,8 +171,8 @@ impl PartitionStore for LocalDisk {
         spec: &TableSpec,
     ) -> Result<(ParquetMetaData, KeyIndex)> {
         let path = self.root.join(relative);
-        let file = File::open(&path).at(&path)?;
-        let metadata = ParquetMetaDataReader::new().parse_and_finish(&file)?;
+        let file = Arc::new(File::open(&path).at(&path)?);
+        let metadata = ParquetMetaDataReader::new().parse_and_finish(file.as_ref())?;
         // an unreadable bloom filter costs lookups their shortcut, not the file its rows
         let keys = KeyIndex::read(spec, &metadata, &file).unwrap_or_else(|e| {
             tracing::warn!(path = %path.display(), error = %e, "no key index for this file; lookups will open it");
