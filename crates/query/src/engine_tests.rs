@@ -410,6 +410,40 @@ async fn search_applies_every_filter_before_the_limit_in_every_layout() {
     }
 }
 
+/// Search reads the newest parts first and stops once `limit` traces have a matching span
+/// later than anything the rest can hold; the answer is the one reading everything gives.
+#[tokio::test]
+async fn search_reads_newest_parts_first_and_stops_when_the_rest_cannot_rank() {
+    let q = SearchQuery::default;
+    // (layout, limit, traces, parts read): rounds of one part each
+    let cases = [
+        // files: hour 17 (T3), then hour 16 (T1, T2)
+        (Layout::Parquet, 1, vec![T3], 1),
+        (Layout::Parquet, 2, vec![T3, T2], 2),
+        (Layout::Parquet, 3, vec![T3, T2, T1], 2),
+        // head (T1's payments span at +20 ms, T3), then hour 16's file (T1, T2 at +10 min)
+        (Layout::Mixed, 1, vec![T3], 1),
+        (Layout::Mixed, 2, vec![T3, T2], 2),
+        (Layout::Head, 2, vec![T3, T2], 1),
+    ];
+    for (layout, limit, expected, parts) in cases {
+        let (_dir, _storage, engine) = setup(layout).await;
+        let search = SearchQuery { limit, ..q() };
+        let (ids, read) = engine
+            .find_trace_ids(search.clone(), 1)
+            .await
+            .expect("search");
+        assert_eq!(ids, expected, "{layout:?} limit {limit}");
+        assert_eq!(read, parts, "{layout:?} limit {limit}");
+        // one round over everything finds the same
+        let (all, _) = engine
+            .find_trace_ids(search, u64::MAX)
+            .await
+            .expect("search");
+        assert_eq!(all, expected, "{layout:?} limit {limit}");
+    }
+}
+
 #[tokio::test]
 async fn search_refuses_bad_parameters() {
     let (_dir, _storage, engine) = setup(Layout::Head).await;

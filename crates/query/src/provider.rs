@@ -461,6 +461,47 @@ impl SnapshotTable {
             })
     }
 
+    /// The smallest and largest time of the head's rows (`None`: no rows, or unknown).
+    pub fn head_time_range(&self) -> Option<(i64, i64)> {
+        let mut range: Option<(i64, i64)> = None;
+        for (batch, batch_range) in self.snapshot.head.iter().zip(self.head_ranges()) {
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let (min, max) = (*batch_range)?;
+            range = Some(range.map_or((min, max), |(lo, hi)| (lo.min(min), hi.max(max))));
+        }
+        range
+    }
+
+    /// A table over part of this one's snapshot: the head (when `head`) and the files at
+    /// `files` (indexes into the snapshot's files), computed the same way.
+    pub fn part(&self, head: bool, files: &[usize]) -> SnapshotTable {
+        let snapshot = &self.snapshot;
+        let (batches, keys) = if head {
+            (snapshot.head.clone(), snapshot.head_keys.clone())
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let part = TableSnapshot {
+            schema: Arc::clone(&snapshot.schema),
+            file_schema: Arc::clone(&snapshot.file_schema),
+            head: batches,
+            head_keys: keys,
+            files: files
+                .iter()
+                .filter_map(|&i| snapshot.files.get(i).cloned())
+                .collect(),
+        };
+        SnapshotTable {
+            snapshot: part,
+            time_column: self.time_column,
+            derived: self.derived.clone(),
+            head_ranges: OnceLock::new(),
+            scans: Mutex::new(Vec::new()),
+        }
+    }
+
     /// The snapshot this table reads.
     pub fn snapshot(&self) -> &TableSnapshot {
         &self.snapshot

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, TimestampNanosecondType};
@@ -22,7 +23,7 @@ use meshscope_model::{SpanKind, StatusCode};
 
 use crate::engine::{QueryCtx, QueryEngine};
 use crate::error::{Error, Result};
-use crate::provider::TimeBounds;
+use crate::provider::{SnapshotTable, TimeBounds};
 use crate::trace::{SpanRecord, decode_spans};
 
 /// Most traces one search returns.
@@ -355,11 +356,79 @@ struct TraceHit {
     last_ns: i64,
 }
 
-/// The newest traces with a span matching `query`.
+/// The rows a first round of [`find_traces`] reads at least, when there are that many; each
+/// later round reads at least twice as many as the one before.
+const FIRST_ROUND_ROWS: u64 = 250_000;
+
+/// A part of the snapshot a search reads in one go: the head or one file, with its time range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Segment {
+    /// `None`: the head; else the index of a file in the snapshot.
+    file: Option<usize>,
+    min_ns: i64,
+    max_ns: i64,
+    rows: u64,
+}
+
+/// The head and the files of `table` that overlap `bounds`, newest (largest time) first.
+fn segments(table: &SnapshotTable, bounds: &TimeBounds) -> Vec<Segment> {
+    let snapshot = table.snapshot();
+    let overlaps = |min: i64, max: i64| min <= bounds.max && max >= bounds.min;
+    let mut segments: Vec<Segment> = snapshot
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.rows > 0 && overlaps(f.min_time_ns, f.max_time_ns))
+        .map(|(i, f)| Segment {
+            file: Some(i),
+            min_ns: f.min_time_ns,
+            max_ns: f.max_time_ns,
+            rows: f.rows,
+        })
+        .collect();
+    let head_rows: usize = snapshot.head.iter().map(RecordBatch::num_rows).sum();
+    if head_rows > 0 {
+        // a head batch whose times cannot be read may hold any time
+        let (min_ns, max_ns) = table.head_time_range().unwrap_or((i64::MIN, i64::MAX));
+        if overlaps(min_ns, max_ns) {
+            segments.push(Segment {
+                file: None,
+                min_ns,
+                max_ns,
+                rows: head_rows as u64,
+            });
+        }
+    }
+    segments.sort_by_key(|s| std::cmp::Reverse((s.max_ns, s.min_ns)));
+    segments
+}
+
+/// Orders hits newest first: by their latest matching span, then by trace id.
+fn rank(a: &TraceHit, b: &TraceHit) -> std::cmp::Ordering {
+    b.last_ns
+        .cmp(&a.last_ns)
+        .then_with(|| a.trace_id.cmp(&b.trace_id))
+}
+
+/// The newest traces with a span matching `query`: the `limit` traces whose latest matching
+/// span started last (ties by trace id), as Jaeger's stores rank them.
+///
+/// The snapshot is read newest part first (head, then files by their latest time), in rounds
+/// of growing size, and the search stops as soon as `limit` traces have a matching span later
+/// than anything the parts not read yet can hold: a search of the last hour on a busy server
+/// reads the newest minutes, not the hour. A trace's rank in one round is its rank over all
+/// (its latest span is in some round, and whatever outranks it there outranks it overall),
+/// so each round keeps its `limit` best only.
 ///
 /// An attribute is looked up only in the maps (span, resource) that may hold its key in the
 /// searched time range: a key that no resource carries costs no read of resource maps.
-async fn find_traces(query: &QueryCtx, search: &SearchQuery) -> Result<Vec<TraceHit>> {
+///
+/// Returns the hits and how many parts (head, files) it read.
+async fn find_traces(
+    query: &QueryCtx,
+    search: &SearchQuery,
+    first_round_rows: u64,
+) -> Result<(Vec<TraceHit>, usize)> {
     let table = query.snapshot_table();
     let bounds = search.bounds();
     let maps_of = |key: &str| {
@@ -375,8 +444,62 @@ async fn find_traces(query: &QueryCtx, search: &SearchQuery) -> Result<Vec<Trace
             held
         }
     };
-    let mut frame = query.spans().await?;
-    if let Some(predicate) = search.predicate_over(maps_of)? {
+    let predicate = search.predicate_over(maps_of)?;
+    let segments = segments(table, &bounds);
+    let mut hits: HashMap<String, TraceHit> = HashMap::new();
+    let mut next = 0;
+    let mut round_rows = first_round_rows;
+    while next < segments.len() {
+        // the next parts, newest first, until the round holds enough rows
+        let mut rows = 0;
+        let mut head = false;
+        let mut files = Vec::new();
+        while next < segments.len() && (rows == 0 || rows < round_rows) {
+            let segment = segments[next];
+            match segment.file {
+                None => head = true,
+                Some(file) => files.push(file),
+            }
+            rows += segment.rows;
+            next += 1;
+        }
+        round_rows = round_rows.saturating_mul(2).max(rows.saturating_mul(2));
+        let part = Arc::new(table.part(head, &files));
+        for hit in round_hits(query, part, predicate.clone(), search.limit).await? {
+            hits.entry(hit.trace_id.clone())
+                .and_modify(|known| {
+                    known.first_ns = known.first_ns.min(hit.first_ns);
+                    known.last_ns = known.last_ns.max(hit.last_ns);
+                })
+                .or_insert(hit);
+        }
+        // done when the `limit`-th best is later than any time the unread parts hold
+        let unread_max = segments[next..].iter().map(|s| s.max_ns).max();
+        if let Some(unread_max) = unread_max
+            && hits.len() >= search.limit
+        {
+            let mut lasts: Vec<i64> = hits.values().map(|h| h.last_ns).collect();
+            let (_, threshold, _) = lasts.select_nth_unstable_by(search.limit - 1, |a, b| b.cmp(a));
+            if *threshold > unread_max {
+                break;
+            }
+        }
+    }
+    let mut hits: Vec<TraceHit> = hits.into_values().collect();
+    hits.sort_by(rank);
+    hits.truncate(search.limit);
+    Ok((hits, next))
+}
+
+/// The `limit` best hits of one round, over the parts of the snapshot in `part`.
+async fn round_hits(
+    query: &QueryCtx,
+    part: Arc<SnapshotTable>,
+    predicate: Option<Expr>,
+    limit: usize,
+) -> Result<Vec<TraceHit>> {
+    let mut frame = query.ctx.read_table(part)?;
+    if let Some(predicate) = predicate {
         frame = frame.filter(predicate)?;
     }
     let frame = frame
@@ -388,10 +511,10 @@ async fn find_traces(query: &QueryCtx, search: &SearchQuery) -> Result<Vec<Trace
             ],
         )?
         .sort(vec![
-            col("first").sort(false, false),
+            col("last").sort(false, false),
             col(c::TRACE_ID).sort(true, false),
         ])?
-        .limit(0, Some(search.limit))?;
+        .limit(0, Some(limit))?;
     let output = query.collect(frame).await?;
     let mut hits = Vec::new();
     for batch in &output.batches {
@@ -598,10 +721,26 @@ impl QueryEngine {
     pub async fn search(&self, search: SearchQuery) -> Result<Vec<TraceSummary>> {
         search.validate()?;
         self.run("search", move |query| async move {
-            let hits = find_traces(&query, &search).await?;
+            let (hits, _) = find_traces(&query, &search, FIRST_ROUND_ROWS).await?;
             let ids: Vec<String> = hits.iter().map(|h| h.trace_id.clone()).collect();
             let batches = trace_rows(&query, &ids, spread(&hits), Some(SUMMARY_COLUMNS)).await?;
             summarize(&hits, &batches)
+        })
+        .await
+    }
+
+    /// The trace ids `search` finds, reading rounds of at least `first_round_rows` rows, and
+    /// how many parts of the snapshot (head, files) it read.
+    #[cfg(test)]
+    pub(crate) async fn find_trace_ids(
+        &self,
+        search: SearchQuery,
+        first_round_rows: u64,
+    ) -> Result<(Vec<String>, usize)> {
+        search.validate()?;
+        self.run("search", move |query| async move {
+            let (hits, parts) = find_traces(&query, &search, first_round_rows).await?;
+            Ok((hits.into_iter().map(|h| h.trace_id).collect(), parts))
         })
         .await
     }
@@ -610,7 +749,7 @@ impl QueryEngine {
     pub async fn search_traces(&self, search: SearchQuery) -> Result<Vec<Vec<SpanRecord>>> {
         search.validate()?;
         self.run("search", move |query| async move {
-            let hits = find_traces(&query, &search).await?;
+            let (hits, _) = find_traces(&query, &search, FIRST_ROUND_ROWS).await?;
             let ids: Vec<String> = hits.iter().map(|h| h.trace_id.clone()).collect();
             let batches = trace_rows(&query, &ids, spread(&hits), None).await?;
             let mut traces = group_traces(&ids, decode_spans(&batches)?);
