@@ -415,16 +415,21 @@ async fn search_applies_every_filter_before_the_limit_in_every_layout() {
 #[tokio::test]
 async fn search_reads_newest_parts_first_and_stops_when_the_rest_cannot_rank() {
     let q = SearchQuery::default;
-    // (layout, limit, traces, parts read): rounds of one part each
+    // (layout, limit, traces, parts read): rounds of at least 1, 2, 4… rows
     let cases = [
         // files: hour 17 (T3), then hour 16 (T1, T2)
         (Layout::Parquet, 1, vec![T3], 1),
         (Layout::Parquet, 2, vec![T3, T2], 2),
         (Layout::Parquet, 3, vec![T3, T2, T1], 2),
-        // head (T1's payments span at +20 ms, T3), then hour 16's file (T1, T2 at +10 min)
+        // T3's head batch, hour 16's file (T1, T2 at +10 min), T1's payments batch (+20 ms)
         (Layout::Mixed, 1, vec![T3], 1),
         (Layout::Mixed, 2, vec![T3, T2], 2),
-        (Layout::Head, 2, vec![T3, T2], 1),
+        (Layout::Mixed, 3, vec![T3, T2, T1], 3),
+        // head batches by their latest span: T3, T2's cache span (+10 min + 1 ms), frontend
+        // (T1 and T2 at +10 min), payments, checkout; the second round reads 2 rows or more
+        (Layout::Head, 1, vec![T3], 1),
+        (Layout::Head, 2, vec![T3, T2], 3),
+        (Layout::Head, 3, vec![T3, T2, T1], 5),
     ];
     for (layout, limit, expected, parts) in cases {
         let (_dir, _storage, engine) = setup(layout).await;

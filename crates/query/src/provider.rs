@@ -461,33 +461,32 @@ impl SnapshotTable {
             })
     }
 
-    /// The smallest and largest time of the head's rows (`None`: no rows, or unknown).
-    pub fn head_time_range(&self) -> Option<(i64, i64)> {
-        let mut range: Option<(i64, i64)> = None;
-        for (batch, batch_range) in self.snapshot.head.iter().zip(self.head_ranges()) {
-            if batch.num_rows() == 0 {
-                continue;
-            }
-            let (min, max) = (*batch_range)?;
-            range = Some(range.map_or((min, max), |(lo, hi)| (lo.min(min), hi.max(max))));
-        }
-        range
+    /// The smallest and largest time of each head batch, in the order of the snapshot's head
+    /// (`None`: empty, or its times cannot be read).
+    pub fn head_time_ranges(&self) -> &[Option<(i64, i64)>] {
+        self.head_ranges()
     }
 
-    /// A table over part of this one's snapshot: the head (when `head`) and the files at
-    /// `files` (indexes into the snapshot's files), computed the same way.
-    pub fn part(&self, head: bool, files: &[usize]) -> SnapshotTable {
+    /// A table over part of this one's snapshot: the head batches at `head` and the files at
+    /// `files` (indexes into the snapshot's head and files), computed the same way.
+    pub fn part(&self, head: &[usize], files: &[usize]) -> SnapshotTable {
         let snapshot = &self.snapshot;
-        let (batches, keys) = if head {
-            (snapshot.head.clone(), snapshot.head_keys.clone())
-        } else {
-            (Vec::new(), Vec::new())
-        };
+        // a snapshot whose head was edited after storage took it has no usable keys
+        let aligned = snapshot.head_keys.len() == snapshot.head.len();
         let part = TableSnapshot {
             schema: Arc::clone(&snapshot.schema),
             file_schema: Arc::clone(&snapshot.file_schema),
-            head: batches,
-            head_keys: keys,
+            head: head
+                .iter()
+                .filter_map(|&i| snapshot.head.get(i).cloned())
+                .collect(),
+            head_keys: if aligned {
+                head.iter()
+                    .filter_map(|&i| snapshot.head_keys.get(i).cloned())
+                    .collect()
+            } else {
+                Vec::new()
+            },
             files: files
                 .iter()
                 .filter_map(|&i| snapshot.files.get(i).cloned())

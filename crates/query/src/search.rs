@@ -360,45 +360,54 @@ struct TraceHit {
 /// later round reads at least twice as many as the one before.
 const FIRST_ROUND_ROWS: u64 = 250_000;
 
-/// A part of the snapshot a search reads in one go: the head or one file, with its time range.
+/// A part of the snapshot a search reads in one go: a head batch or a file, with its time
+/// range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Segment {
-    /// `None`: the head; else the index of a file in the snapshot.
-    file: Option<usize>,
+    part: Part,
     min_ns: i64,
     max_ns: i64,
     rows: u64,
 }
 
-/// The head and the files of `table` that overlap `bounds`, newest (largest time) first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The head batch at this index of the snapshot's head.
+    Head(usize),
+    /// The file at this index of the snapshot's files.
+    File(usize),
+}
+
+/// The head batches and the files of `table` that overlap `bounds`, newest (largest time)
+/// first.
 fn segments(table: &SnapshotTable, bounds: &TimeBounds) -> Vec<Segment> {
     let snapshot = table.snapshot();
     let overlaps = |min: i64, max: i64| min <= bounds.max && max >= bounds.min;
-    let mut segments: Vec<Segment> = snapshot
-        .files
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.rows > 0 && overlaps(f.min_time_ns, f.max_time_ns))
-        .map(|(i, f)| Segment {
-            file: Some(i),
-            min_ns: f.min_time_ns,
-            max_ns: f.max_time_ns,
-            rows: f.rows,
-        })
-        .collect();
-    let head_rows: usize = snapshot.head.iter().map(RecordBatch::num_rows).sum();
-    if head_rows > 0 {
-        // a head batch whose times cannot be read may hold any time
-        let (min_ns, max_ns) = table.head_time_range().unwrap_or((i64::MIN, i64::MAX));
-        if overlaps(min_ns, max_ns) {
-            segments.push(Segment {
-                file: None,
-                min_ns,
-                max_ns,
-                rows: head_rows as u64,
-            });
+    let files = snapshot.files.iter().enumerate().map(|(i, f)| Segment {
+        part: Part::File(i),
+        min_ns: f.min_time_ns,
+        max_ns: f.max_time_ns,
+        rows: f.rows,
+    });
+    let ranges = table.head_time_ranges();
+    let head = snapshot.head.iter().enumerate().map(|(i, batch)| {
+        // a batch whose times cannot be read may hold any time
+        let (min_ns, max_ns) = ranges
+            .get(i)
+            .copied()
+            .flatten()
+            .unwrap_or((i64::MIN, i64::MAX));
+        Segment {
+            part: Part::Head(i),
+            min_ns,
+            max_ns,
+            rows: batch.num_rows() as u64,
         }
-    }
+    });
+    let mut segments: Vec<Segment> = files
+        .chain(head)
+        .filter(|s| s.rows > 0 && overlaps(s.min_ns, s.max_ns))
+        .collect();
     segments.sort_by_key(|s| std::cmp::Reverse((s.max_ns, s.min_ns)));
     segments
 }
@@ -413,7 +422,7 @@ fn rank(a: &TraceHit, b: &TraceHit) -> std::cmp::Ordering {
 /// The newest traces with a span matching `query`: the `limit` traces whose latest matching
 /// span started last (ties by trace id), as Jaeger's stores rank them.
 ///
-/// The snapshot is read newest part first (head, then files by their latest time), in rounds
+/// The snapshot is read newest part first (head batches and files by their latest time), in rounds
 /// of growing size, and the search stops as soon as `limit` traces have a matching span later
 /// than anything the parts not read yet can hold: a search of the last hour on a busy server
 /// reads the newest minutes, not the hour. A trace's rank in one round is its rank over all
@@ -423,7 +432,7 @@ fn rank(a: &TraceHit, b: &TraceHit) -> std::cmp::Ordering {
 /// An attribute is looked up only in the maps (span, resource) that may hold its key in the
 /// searched time range: a key that no resource carries costs no read of resource maps.
 ///
-/// Returns the hits and how many parts (head, files) it read.
+/// Returns the hits and how many parts (head batches, files) it read.
 async fn find_traces(
     query: &QueryCtx,
     search: &SearchQuery,
@@ -452,19 +461,18 @@ async fn find_traces(
     while next < segments.len() {
         // the next parts, newest first, until the round holds enough rows
         let mut rows = 0;
-        let mut head = false;
-        let mut files = Vec::new();
+        let (mut head, mut files) = (Vec::new(), Vec::new());
         while next < segments.len() && (rows == 0 || rows < round_rows) {
             let segment = segments[next];
-            match segment.file {
-                None => head = true,
-                Some(file) => files.push(file),
+            match segment.part {
+                Part::Head(batch) => head.push(batch),
+                Part::File(file) => files.push(file),
             }
             rows += segment.rows;
             next += 1;
         }
         round_rows = round_rows.saturating_mul(2).max(rows.saturating_mul(2));
-        let part = Arc::new(table.part(head, &files));
+        let part = Arc::new(table.part(&head, &files));
         for hit in round_hits(query, part, predicate.clone(), search.limit).await? {
             hits.entry(hit.trace_id.clone())
                 .and_modify(|known| {
@@ -730,7 +738,7 @@ impl QueryEngine {
     }
 
     /// The trace ids `search` finds, reading rounds of at least `first_round_rows` rows, and
-    /// how many parts of the snapshot (head, files) it read.
+    /// how many parts of the snapshot (head batches, files) it read.
     #[cfg(test)]
     pub(crate) async fn find_trace_ids(
         &self,
