@@ -356,8 +356,8 @@ struct TraceHit {
     last_ns: i64,
 }
 
-/// The rows a first round of [`find_traces`] reads at least, when there are that many; each
-/// later round reads at least twice as many as the one before.
+/// The rows a first round of [`find_traces`] reads at most, unless its first part alone holds
+/// more; each later round may read twice as many as the one before.
 const FIRST_ROUND_ROWS: u64 = 250_000;
 
 /// A part of the snapshot a search reads in one go: a head batch or a file, with its time
@@ -459,11 +459,14 @@ async fn find_traces(
     let mut next = 0;
     let mut round_rows = first_round_rows;
     while next < segments.len() {
-        // the next parts, newest first, until the round holds enough rows
-        let mut rows = 0;
+        // the next parts, newest first, as many as fit the round (at least one): a large
+        // merged file waits for a round of its own, which the search may never need
+        let mut rows: u64 = 0;
         let (mut head, mut files) = (Vec::new(), Vec::new());
-        while next < segments.len() && (rows == 0 || rows < round_rows) {
-            let segment = segments[next];
+        while let Some(&segment) = segments.get(next) {
+            if rows > 0 && rows.saturating_add(segment.rows) > round_rows {
+                break;
+            }
             match segment.part {
                 Part::Head(batch) => head.push(batch),
                 Part::File(file) => files.push(file),
