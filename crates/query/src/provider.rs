@@ -71,7 +71,8 @@ impl TimeBounds {
         *self == Self::default()
     }
 
-    fn overlaps(&self, min: i64, max: i64) -> bool {
+    /// Whether `[min, max]` overlaps the bounds.
+    pub fn overlaps(&self, min: i64, max: i64) -> bool {
         max >= self.min && min <= self.max
     }
 
@@ -424,7 +425,9 @@ impl SnapshotTable {
             })
     }
 
-    fn head_ranges(&self) -> &[Option<(i64, i64)>] {
+    /// The smallest and largest time of each head batch, in the order of the snapshot's head
+    /// (`None`: empty, or its times cannot be read), computed once.
+    pub fn head_ranges(&self) -> &[Option<(i64, i64)>] {
         self.head_ranges.get_or_init(|| {
             let index = self.snapshot.schema.index_of(self.time_column).ok();
             self.snapshot
@@ -461,12 +464,6 @@ impl SnapshotTable {
             })
     }
 
-    /// The smallest and largest time of each head batch, in the order of the snapshot's head
-    /// (`None`: empty, or its times cannot be read).
-    pub fn head_time_ranges(&self) -> &[Option<(i64, i64)>] {
-        self.head_ranges()
-    }
-
     /// A table over part of this one's snapshot: the head batches at `head` and the files at
     /// `files` (indexes into the snapshot's head and files), computed the same way.
     pub fn part(&self, head: &[usize], files: &[usize]) -> SnapshotTable {
@@ -492,11 +489,20 @@ impl SnapshotTable {
                 .filter_map(|&i| snapshot.files.get(i).cloned())
                 .collect(),
         };
+        // the part's head ranges are this table's, when already computed
+        let head_ranges = OnceLock::new();
+        if let Some(ranges) = self.head_ranges.get() {
+            let _ = head_ranges.set(
+                head.iter()
+                    .filter_map(|&i| ranges.get(i).copied())
+                    .collect(),
+            );
+        }
         SnapshotTable {
             snapshot: part,
             time_column: self.time_column,
             derived: self.derived.clone(),
-            head_ranges: OnceLock::new(),
+            head_ranges,
             scans: Mutex::new(Vec::new()),
         }
     }

@@ -382,14 +382,13 @@ enum Part {
 /// first.
 fn segments(table: &SnapshotTable, bounds: &TimeBounds) -> Vec<Segment> {
     let snapshot = table.snapshot();
-    let overlaps = |min: i64, max: i64| min <= bounds.max && max >= bounds.min;
     let files = snapshot.files.iter().enumerate().map(|(i, f)| Segment {
         part: Part::File(i),
         min_ns: f.min_time_ns,
         max_ns: f.max_time_ns,
         rows: f.rows,
     });
-    let ranges = table.head_time_ranges();
+    let ranges = table.head_ranges();
     let head = snapshot.head.iter().enumerate().map(|(i, batch)| {
         // a batch whose times cannot be read may hold any time
         let (min_ns, max_ns) = ranges
@@ -406,7 +405,7 @@ fn segments(table: &SnapshotTable, bounds: &TimeBounds) -> Vec<Segment> {
     });
     let mut segments: Vec<Segment> = files
         .chain(head)
-        .filter(|s| s.rows > 0 && overlaps(s.min_ns, s.max_ns))
+        .filter(|s| s.rows > 0 && bounds.overlaps(s.min_ns, s.max_ns))
         .collect();
     segments.sort_by_key(|s| std::cmp::Reverse((s.max_ns, s.min_ns)));
     segments
