@@ -950,3 +950,41 @@ async fn memory_and_result_limits_end_queries_with_clear_errors() {
         .await
         .expect("small result");
 }
+
+#[test]
+fn spans_decode_from_exactly_the_span_columns() {
+    let batches: Vec<RecordBatch> = test_data::first_part()
+        .into_iter()
+        .chain(test_data::second_part())
+        .collect();
+    let project = |columns: &[&str]| -> Vec<RecordBatch> {
+        batches
+            .iter()
+            .map(|batch| {
+                let indices: Vec<usize> = columns
+                    .iter()
+                    .map(|c| batch.schema().index_of(c).unwrap())
+                    .collect();
+                batch.project(&indices).unwrap()
+            })
+            .collect()
+    };
+    let whole = crate::decode_spans(&batches).unwrap();
+    assert!(whole.len() >= 6, "{} spans", whole.len());
+    assert_eq!(
+        crate::decode_spans(&project(crate::SPAN_COLUMNS)).unwrap(),
+        whole
+    );
+    // every listed column is needed: without any one of them decoding fails
+    for left_out in crate::SPAN_COLUMNS {
+        let fewer: Vec<&str> = crate::SPAN_COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| c != left_out)
+            .collect();
+        assert!(
+            crate::decode_spans(&project(&fewer)).is_err(),
+            "decoded without {left_out}"
+        );
+    }
+}

@@ -61,6 +61,6 @@ pub use search::{
 pub use signals::{LogRecord, MetricQuantile, MetricRate, MetricSelector, SeriesRate, decode_logs};
 pub use stats::{QueryStats, ScanStats};
 pub use trace::{
-    AttrValue, Attributes, EventRecord, LinkRecord, PlainJson, SpanRecord, decode_spans,
-    parse_typed_json, parse_typed_json_object,
+    AttrValue, Attributes, EventRecord, LinkRecord, PlainJson, SPAN_COLUMNS, SpanRecord,
+    decode_spans, parse_typed_json, parse_typed_json_object,
 };

@@ -24,7 +24,7 @@ use meshscope_model::{SpanKind, StatusCode};
 use crate::engine::{QueryCtx, QueryEngine};
 use crate::error::{Error, Result};
 use crate::provider::{SnapshotTable, TimeBounds};
-use crate::trace::{SpanRecord, decode_spans};
+use crate::trace::{SPAN_COLUMNS, SpanRecord, decode_spans};
 
 /// Most traces one search returns.
 pub const MAX_SEARCH_LIMIT: usize = 1000;
@@ -721,7 +721,7 @@ impl QueryEngine {
             }
         }
         self.run("trace", move |query| async move {
-            let batches = trace_rows(&query, &normalized, bounds, None).await?;
+            let batches = trace_rows(&query, &normalized, bounds, Some(SPAN_COLUMNS)).await?;
             Ok(group_traces(&normalized, decode_spans(&batches)?))
         })
         .await
@@ -761,7 +761,7 @@ impl QueryEngine {
         self.run("search", move |query| async move {
             let (hits, _) = find_traces(&query, &search, FIRST_ROUND_ROWS).await?;
             let ids: Vec<String> = hits.iter().map(|h| h.trace_id.clone()).collect();
-            let batches = trace_rows(&query, &ids, spread(&hits), None).await?;
+            let batches = trace_rows(&query, &ids, spread(&hits), Some(SPAN_COLUMNS)).await?;
             let mut traces = group_traces(&ids, decode_spans(&batches)?);
             traces.sort_by(|a, b| {
                 let start = |t: &Vec<SpanRecord>| t.iter().map(|s| s.start_ns).min().unwrap_or(0);
