@@ -542,12 +542,12 @@ async fn round_hits(
     Ok(hits)
 }
 
-/// The rows (`columns`, or all) of the traces `ids`, with start times within `bounds`.
+/// The `columns` of the rows of the traces `ids`, with start times within `bounds`.
 async fn trace_rows(
     query: &QueryCtx,
     ids: &[String],
     bounds: Option<(i64, i64)>,
-    columns: Option<&[&str]>,
+    columns: &[&str],
 ) -> Result<Vec<RecordBatch>> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -560,9 +560,7 @@ async fn trace_rows(
     if let Some((lo, hi)) = bounds {
         frame = frame.filter(col(c::START_TIME).between(ts(lo), ts(hi)))?;
     }
-    if let Some(columns) = columns {
-        frame = frame.select_columns(columns)?;
-    }
+    let frame = frame.select_columns(columns)?;
     Ok(query.collect(frame).await?.batches)
 }
 
@@ -721,7 +719,7 @@ impl QueryEngine {
             }
         }
         self.run("trace", move |query| async move {
-            let batches = trace_rows(&query, &normalized, bounds, Some(SPAN_COLUMNS)).await?;
+            let batches = trace_rows(&query, &normalized, bounds, SPAN_COLUMNS).await?;
             Ok(group_traces(&normalized, decode_spans(&batches)?))
         })
         .await
@@ -733,7 +731,7 @@ impl QueryEngine {
         self.run("search", move |query| async move {
             let (hits, _) = find_traces(&query, &search, FIRST_ROUND_ROWS).await?;
             let ids: Vec<String> = hits.iter().map(|h| h.trace_id.clone()).collect();
-            let batches = trace_rows(&query, &ids, spread(&hits), Some(SUMMARY_COLUMNS)).await?;
+            let batches = trace_rows(&query, &ids, spread(&hits), SUMMARY_COLUMNS).await?;
             summarize(&hits, &batches)
         })
         .await
@@ -761,7 +759,7 @@ impl QueryEngine {
         self.run("search", move |query| async move {
             let (hits, _) = find_traces(&query, &search, FIRST_ROUND_ROWS).await?;
             let ids: Vec<String> = hits.iter().map(|h| h.trace_id.clone()).collect();
-            let batches = trace_rows(&query, &ids, spread(&hits), Some(SPAN_COLUMNS)).await?;
+            let batches = trace_rows(&query, &ids, spread(&hits), SPAN_COLUMNS).await?;
             let mut traces = group_traces(&ids, decode_spans(&batches)?);
             traces.sort_by(|a, b| {
                 let start = |t: &Vec<SpanRecord>| t.iter().map(|s| s.start_ns).min().unwrap_or(0);

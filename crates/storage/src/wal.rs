@@ -36,6 +36,8 @@ pub(crate) const SEGMENT_MAGIC: &[u8; 5] = b"MSWAL";
 pub(crate) const SEGMENT_VERSION: u8 = 2;
 /// The format before version 2: IPC streams with each buffer compressed on its own.
 const SEGMENT_VERSION_BUFFER_FRAMES: u8 = 1;
+/// The segment formats replay reads ([`decode_payload`] decodes a payload of each).
+const READABLE_VERSIONS: [u8; 2] = [SEGMENT_VERSION, SEGMENT_VERSION_BUFFER_FRAMES];
 pub(crate) const SEGMENT_HEADER_LEN: u64 = 6;
 /// `len` + `crc`.
 const RECORD_PREFIX_LEN: usize = 8;
@@ -240,7 +242,7 @@ pub(crate) fn replay(
             continue;
         }
         let version = data[5];
-        if version != SEGMENT_VERSION && version != SEGMENT_VERSION_BUFFER_FRAMES {
+        if !READABLE_VERSIONS.contains(&version) {
             return Err(Error::Corrupt {
                 what: "wal segment",
                 path,
