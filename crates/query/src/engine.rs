@@ -349,9 +349,23 @@ pub(crate) struct QueryCtx {
 }
 
 impl QueryCtx {
-    /// The `spans` table of this query's snapshot.
-    pub(crate) async fn spans(&self) -> Result<DataFrame> {
-        Ok(self.ctx.table(spans::TABLE).await?)
+    /// The `columns` of the rows of the traces `ids` (stored form), with start times within
+    /// `bounds`, read without planning a query (see `lookup`).
+    pub(crate) async fn trace_rows(
+        &self,
+        ids: &[String],
+        bounds: Option<(i64, i64)>,
+        columns: &[&str],
+    ) -> Result<Vec<RecordBatch>> {
+        crate::lookup::trace_rows(
+            &self.table,
+            &self.state,
+            ids,
+            bounds,
+            columns,
+            self.max_result_bytes,
+        )
+        .await
     }
 
     pub(crate) fn snapshot_table(&self) -> &SnapshotTable {

@@ -589,6 +589,100 @@ async fn trace_lookup_reads_only_row_groups_that_may_hold_the_trace() {
     );
 }
 
+/// Rows sorted by `span_id`, as one batch.
+fn by_span_id(
+    batches: &[RecordBatch],
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+) -> RecordBatch {
+    use datafusion::arrow::compute;
+    let all = compute::concat_batches(schema, batches).unwrap();
+    let order =
+        compute::sort_to_indices(all.column_by_name("span_id").unwrap(), None, None).unwrap();
+    compute::take_record_batch(&all, &order).unwrap()
+}
+
+#[tokio::test]
+async fn trace_rows_read_without_planning_equal_what_sql_returns_in_every_layout() {
+    let schema = meshscope_model::spans::schema();
+    let every: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let absent = "4".repeat(32);
+    // ids, and bounds on start_time
+    let cases = [
+        (vec![T1], None::<(i64, i64)>),
+        (vec![T3], None),
+        (vec![T1, T2, T3], None),
+        (vec![T2, &absent], None),
+        (vec![&absent], None),
+        (vec![T1, T2, T3], Some((BASE, BASE + MIN))),
+        (vec![T1, T2, T3], Some((BASE + 5 * MIN, BASE + 70 * MIN))),
+        (vec![T1], Some((BASE + MIN, BASE + 2 * MIN))),
+    ];
+    for layout in LAYOUTS {
+        let (_dir, _storage, engine) = setup(layout).await;
+        for (ids, bounds) in &cases {
+            // every column, in reverse order: the derived end_time, maps and lists included
+            let columns: Vec<String> = every.iter().rev().cloned().collect();
+            let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+            let read = {
+                let (ids, columns) = (ids.clone(), columns.clone());
+                let bounds = *bounds;
+                engine
+                    .run("test", move |query| async move {
+                        let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+                        query.trace_rows(&ids, bounds, &columns).await
+                    })
+                    .await
+                    .expect("trace rows")
+            };
+            let list = ids
+                .iter()
+                .map(|id| format!("'{id}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let window = bounds.map_or(String::new(), |(lo, hi)| {
+                format!(
+                    " AND start_time BETWEEN arrow_cast({lo}, 'Timestamp(Nanosecond, Some(\"UTC\"))') \
+                     AND arrow_cast({hi}, 'Timestamp(Nanosecond, Some(\"UTC\"))')"
+                )
+            });
+            let select = columns
+                .iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = engine
+                .sql(&format!(
+                    "SELECT {select} FROM spans WHERE trace_id IN ({list}){window}"
+                ))
+                .await
+                .expect("sql");
+            let what = format!("{layout:?} {ids:?} {bounds:?}");
+            let rows: usize = sql.batches.iter().map(RecordBatch::num_rows).sum();
+            assert_eq!(
+                read.iter().map(RecordBatch::num_rows).sum::<usize>(),
+                rows,
+                "{what}"
+            );
+            if rows == 0 {
+                continue;
+            }
+            let (read, sql) = (
+                by_span_id(&read, &read[0].schema()),
+                by_span_id(&sql.batches, &sql.schema),
+            );
+            assert_eq!(read.schema().fields().len(), columns.len(), "{what}");
+            for (i, name) in columns.iter().enumerate() {
+                assert_eq!(read.schema().field(i).name(), name, "{what}");
+                assert_eq!(
+                    read.column(i).as_ref(),
+                    sql.column(i).as_ref(),
+                    "{what}: {name}"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn trace_lookup_skips_head_batches_without_the_trace() {
     for layout in [Layout::Head, Layout::Mixed] {
@@ -911,6 +1005,31 @@ async fn a_timed_out_query_is_cancelled_and_frees_its_memory() {
         .await
         .expect("count");
     assert_eq!(single_i64(&out.batches), 6);
+}
+
+#[tokio::test]
+async fn a_trace_larger_than_a_result_may_be_is_refused_in_every_layout() {
+    for layout in LAYOUTS {
+        let (_dir, _storage, engine) = setup_with(
+            layout,
+            QueryConfig {
+                max_result_bytes: 256,
+                ..QueryConfig::default()
+            },
+        )
+        .await;
+        let err = engine.trace(T1, None).await.expect_err("too large");
+        assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{layout:?} {err}");
+        assert!(err.to_string().contains("exceeds 256 bytes"), "{err}");
+        // an absent trace reads nothing and is no error
+        assert!(
+            engine
+                .trace(&"4".repeat(32), None)
+                .await
+                .expect("absent")
+                .is_empty()
+        );
+    }
 }
 
 #[tokio::test]

@@ -21,6 +21,8 @@
 //! - Traces: [`QueryEngine::trace`] (by id), [`QueryEngine::search`] ([`SearchQuery`] →
 //!   [`TraceSummary`]), [`QueryEngine::search_traces`], [`QueryEngine::services`],
 //!   [`QueryEngine::operations`]; spans come back as [`SpanRecord`]s with typed attributes.
+//!   The rows of known trace ids are read without planning a query (`lookup`): the key index
+//!   names the row groups, the page index the pages, a row filter the rows.
 //! - Metrics and logs ([`QueryEngine::metric_rate`], [`QueryEngine::metric_quantile`],
 //!   [`QueryEngine::trace_logs`]): a counter's rate over a window with resets handled, a
 //!   quantile from histogram buckets, the log records of a trace.
@@ -32,6 +34,7 @@
 mod config;
 mod engine;
 mod error;
+mod lookup;
 mod map_keys;
 mod operations;
 mod provider;

@@ -413,7 +413,8 @@ impl SnapshotTable {
         Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
     }
 
-    fn derivation(&self, column: &str) -> DfResult<&Expr> {
+    /// How `column`, which the files do not store, is computed from the columns they do.
+    pub(crate) fn derivation(&self, column: &str) -> DfResult<&Expr> {
         self.derived
             .iter()
             .find(|(name, _)| *name == column)

@@ -542,28 +542,6 @@ async fn round_hits(
     Ok(hits)
 }
 
-/// The `columns` of the rows of the traces `ids`, with start times within `bounds`.
-async fn trace_rows(
-    query: &QueryCtx,
-    ids: &[String],
-    bounds: Option<(i64, i64)>,
-    columns: &[&str],
-) -> Result<Vec<RecordBatch>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let id_filter = match ids {
-        [one] => col(c::TRACE_ID).eq(lit(one.as_str())),
-        many => col(c::TRACE_ID).in_list(many.iter().map(|id| lit(id.as_str())).collect(), false),
-    };
-    let mut frame = query.spans().await?.filter(id_filter)?;
-    if let Some((lo, hi)) = bounds {
-        frame = frame.filter(col(c::START_TIME).between(ts(lo), ts(hi)))?;
-    }
-    let frame = frame.select_columns(columns)?;
-    Ok(query.collect(frame).await?.batches)
-}
-
 fn spread(hits: &[TraceHit]) -> Option<(i64, i64)> {
     let lo = hits.iter().map(|h| h.first_ns).min()?;
     let hi = hits.iter().map(|h| h.last_ns).max()?;
@@ -719,7 +697,7 @@ impl QueryEngine {
             }
         }
         self.run("trace", move |query| async move {
-            let batches = trace_rows(&query, &normalized, bounds, SPAN_COLUMNS).await?;
+            let batches = query.trace_rows(&normalized, bounds, SPAN_COLUMNS).await?;
             Ok(group_traces(&normalized, decode_spans(&batches)?))
         })
         .await
@@ -731,7 +709,9 @@ impl QueryEngine {
         self.run("search", move |query| async move {
             let (hits, _) = find_traces(&query, &search, FIRST_ROUND_ROWS).await?;
             let ids: Vec<String> = hits.iter().map(|h| h.trace_id.clone()).collect();
-            let batches = trace_rows(&query, &ids, spread(&hits), SUMMARY_COLUMNS).await?;
+            let batches = query
+                .trace_rows(&ids, spread(&hits), SUMMARY_COLUMNS)
+                .await?;
             summarize(&hits, &batches)
         })
         .await
@@ -759,7 +739,7 @@ impl QueryEngine {
         self.run("search", move |query| async move {
             let (hits, _) = find_traces(&query, &search, FIRST_ROUND_ROWS).await?;
             let ids: Vec<String> = hits.iter().map(|h| h.trace_id.clone()).collect();
-            let batches = trace_rows(&query, &ids, spread(&hits), SPAN_COLUMNS).await?;
+            let batches = query.trace_rows(&ids, spread(&hits), SPAN_COLUMNS).await?;
             let mut traces = group_traces(&ids, decode_spans(&batches)?);
             traces.sort_by(|a, b| {
                 let start = |t: &Vec<SpanRecord>| t.iter().map(|s| s.start_ns).min().unwrap_or(0);
