@@ -28,7 +28,7 @@ use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::StreamExt;
 use meshscope_model::signal::utc_ns;
 use meshscope_model::spans::{self, col};
-use meshscope_storage::Storage;
+use meshscope_storage::{Storage, TableSnapshot};
 use tokio::sync::Semaphore;
 
 use crate::config::QueryConfig;
@@ -231,6 +231,32 @@ impl QueryEngine {
         Fut: Future<Output = Result<T>> + Send + 'static,
         T: Send + 'static,
     {
+        self.run_in(kind, Inner::new_query, work).await
+    }
+
+    /// Runs `work`, which reads trace rows without planning a query, under the engine's
+    /// concurrency and time limits; it gets the `spans` snapshot only, not a whole session.
+    pub(crate) async fn run_reads<F, Fut, T>(&self, kind: &'static str, work: F) -> Result<T>
+    where
+        F: FnOnce(ReadCtx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_in(kind, Inner::new_read, work).await
+    }
+
+    async fn run_in<C, F, Fut, T>(
+        &self,
+        kind: &'static str,
+        context: fn(&Arc<Inner>) -> Result<C>,
+        work: F,
+    ) -> Result<T>
+    where
+        C: WorkContext,
+        F: FnOnce(C) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
         let started = Instant::now();
         let inner = Arc::clone(&self.inner);
         let Some(handle) = self.inner.runtime.handle() else {
@@ -247,8 +273,8 @@ impl QueryEngine {
                     Ok(Err(_)) => return Err(Error::Task("the query engine is shut down".into())),
                     Err(_) => return Err(Error::Timeout(timeout)),
                 };
-            let query = inner.new_query()?;
-            let pool = Arc::clone(&query.pool);
+            let query = context(&inner)?;
+            let pool = query.pool();
             let result = match tokio::time::timeout_at(deadline, work(query)).await {
                 Ok(result) => result,
                 Err(_) => Err(Error::Timeout(timeout)),
@@ -256,15 +282,17 @@ impl QueryEngine {
             // Operators of a cancelled or failed query stop on their own tasks; wait (briefly)
             // until they have released their memory, so a finished query holds none and the
             // slot is not handed on while it still does.
-            let release_by = tokio::time::Instant::now() + RELEASE_WAIT;
-            while pool.reserved() > 0 && tokio::time::Instant::now() < release_by {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            if pool.reserved() > 0 {
-                tracing::warn!(
-                    reserved = pool.reserved(),
-                    "a finished query still holds memory"
-                );
+            if let Some(pool) = pool {
+                let release_by = tokio::time::Instant::now() + RELEASE_WAIT;
+                while pool.reserved() > 0 && tokio::time::Instant::now() < release_by {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                if pool.reserved() > 0 {
+                    tracing::warn!(
+                        reserved = pool.reserved(),
+                        "a finished query still holds memory"
+                    );
+                }
             }
             drop(slot);
             result
@@ -294,13 +322,17 @@ impl QueryEngine {
 }
 
 impl Inner {
+    /// The `spans` table over a snapshot taken now, for reads that plan no query.
+    fn new_read(self: &Arc<Self>) -> Result<ReadCtx> {
+        Ok(ReadCtx {
+            table: spans_table(self.storage.snapshot(spans::TABLE)?),
+            inner: Arc::clone(self),
+        })
+    }
+
     /// A session over a snapshot taken now, with its own memory pool.
-    fn new_query(&self) -> Result<QueryCtx> {
-        let snapshot = self.storage.snapshot(spans::TABLE)?;
-        let table = Arc::new(
-            SnapshotTable::new(snapshot, col::START_TIME)
-                .with_derived(col::END_TIME, end_time_expr()),
-        );
+    fn new_query(self: &Arc<Self>) -> Result<QueryCtx> {
+        let table = Arc::new(spans_table(self.storage.snapshot(spans::TABLE)?));
         let pool = Arc::new(QueryPool::new(
             self.config.memory_limit_bytes,
             Arc::clone(&self.reserved),
@@ -335,6 +367,58 @@ impl Inner {
             memory_limit_bytes: self.config.memory_limit_bytes,
             max_result_bytes: self.config.max_result_bytes,
         })
+    }
+}
+
+/// The `spans` table over `snapshot`, with how its files' derived columns are computed.
+fn spans_table(snapshot: TableSnapshot) -> SnapshotTable {
+    SnapshotTable::new(snapshot, col::START_TIME).with_derived(col::END_TIME, end_time_expr())
+}
+
+/// What a query's work gets: a [`QueryCtx`], or a [`ReadCtx`] for reads that plan nothing.
+trait WorkContext: Send + 'static {
+    /// The memory pool whose reservations the work's operators hold, if it has one.
+    fn pool(&self) -> Option<Arc<QueryPool>>;
+}
+
+impl WorkContext for QueryCtx {
+    fn pool(&self) -> Option<Arc<QueryPool>> {
+        Some(Arc::clone(&self.pool))
+    }
+}
+
+impl WorkContext for ReadCtx {
+    fn pool(&self) -> Option<Arc<QueryPool>> {
+        None
+    }
+}
+
+/// A read of trace rows (see `lookup`): the `spans` table over one snapshot, and the engine's
+/// base session for the expressions of derived columns. No catalog, no memory pool: what it
+/// reads is bounded by the result-size limit.
+pub(crate) struct ReadCtx {
+    table: SnapshotTable,
+    inner: Arc<Inner>,
+}
+
+impl ReadCtx {
+    /// The `columns` of the rows of the traces `ids` (stored form), with start times within
+    /// `bounds`.
+    pub(crate) async fn trace_rows(
+        &self,
+        ids: &[String],
+        bounds: Option<(i64, i64)>,
+        columns: &[&str],
+    ) -> Result<Vec<RecordBatch>> {
+        crate::lookup::trace_rows(
+            &self.table,
+            &self.inner.base_state,
+            ids,
+            bounds,
+            columns,
+            self.inner.config.max_result_bytes,
+        )
+        .await
     }
 }
 

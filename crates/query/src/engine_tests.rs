@@ -627,9 +627,9 @@ async fn trace_rows_read_without_planning_equal_what_sql_returns_in_every_layout
                 let (ids, columns) = (ids.clone(), columns.clone());
                 let bounds = *bounds;
                 engine
-                    .run("test", move |query| async move {
+                    .run_reads("test", move |read| async move {
                         let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-                        query.trace_rows(&ids, bounds, &columns).await
+                        read.trace_rows(&ids, bounds, &columns).await
                     })
                     .await
                     .expect("trace rows")

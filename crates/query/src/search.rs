@@ -696,8 +696,8 @@ impl QueryEngine {
                 normalized.push(id);
             }
         }
-        self.run("trace", move |query| async move {
-            let batches = query.trace_rows(&normalized, bounds, SPAN_COLUMNS).await?;
+        self.run_reads("trace", move |read| async move {
+            let batches = read.trace_rows(&normalized, bounds, SPAN_COLUMNS).await?;
             Ok(group_traces(&normalized, decode_spans(&batches)?))
         })
         .await
