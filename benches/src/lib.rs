@@ -82,6 +82,24 @@ impl Server {
         Ok((ticks as f64 / 100.0, hwm_kb * 1024))
     }
 
+    /// Waits until the work a load leaves behind (the last flushes, compaction, the graph's
+    /// closing minutes) has ended, so queries are timed against a server at rest: until the
+    /// server's CPU time grows by less than a tenth of a core over a second, or `limit` has
+    /// passed. Returns how long it waited.
+    pub fn settle(&self, limit: std::time::Duration) -> anyhow::Result<std::time::Duration> {
+        let started = std::time::Instant::now();
+        let mut before = self.usage()?.0;
+        while started.elapsed() < limit {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let now = self.usage()?.0;
+            if now - before < 0.1 {
+                break;
+            }
+            before = now;
+        }
+        Ok(started.elapsed())
+    }
+
     /// SIGTERM and wait: the server flushes its head to Parquet and exits.
     pub fn stop(mut self) -> anyhow::Result<()> {
         let status = Command::new("kill")

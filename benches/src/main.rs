@@ -5,9 +5,11 @@
 //! spans/s, server CPU seconds per million spans, peak RSS, bytes on disk per span after the
 //! flush (beside the OTLP protobuf bytes per span on the wire), and, with `--overload`, how
 //! the server behaves when offered three times the rate it sustained. After each run's load,
-//! while the server still holds the data (head and Parquet files), it measures the
-//! ingest-to-queryable lag (a span acknowledged, then polled for by trace id) and the latency
-//! of trace by id, search, a SQL aggregate, the dependency graph and RED over HTTP.
+//! once the work the load left behind has ended (last flushes, compaction; the wait is
+//! reported as `settle_seconds`) and while the server still holds the data (head and Parquet
+//! files), it measures the ingest-to-queryable lag (a span acknowledged, then polled for by
+//! trace id) and the latency of trace by id (100 stored traces), search, a SQL aggregate, the
+//! dependency graph and RED over HTTP (20 requests each).
 //!
 //! ```sh
 //! cargo build --release -p meshscope -p meshscope-loadgen
@@ -132,6 +134,7 @@ fn ingest_run(args: &Args, scratch: &Path, run: usize) -> anyhow::Result<Value> 
     )?;
     let wall = started.elapsed().as_secs_f64();
     let (cpu, peak_rss) = server.usage()?;
+    let settle = server.settle(std::time::Duration::from_secs(600))?;
     let queries = probe_queries(&server, 20).context("query latencies")?;
     server.stop()?;
     let acked = f(&report, &["spans", "acked"]).max(f(&report, &["spans_acked"]));
@@ -151,6 +154,7 @@ fn ingest_run(args: &Args, scratch: &Path, run: usize) -> anyhow::Result<Value> 
         "otlp_bytes_per_span": wire / acked,
         "request_latency_p50_ms": f(&report, &["latency_ms", "p50"]).max(f(&report, &["latency_p50_ms"])),
         "request_latency_p99_ms": f(&report, &["latency_ms", "p99"]).max(f(&report, &["latency_p99_ms"])),
+        "settle_seconds": settle.as_secs_f64(),
         "queries": queries,
     });
     eprintln!("run {run}: {result}");
@@ -277,8 +281,10 @@ fn probe_queries(server: &Server, n: usize) -> anyhow::Result<Value> {
         .filter_map(|r| r[0].as_str().map(str::to_owned))
         .collect();
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut ids = Vec::with_capacity(n);
-    while ids.len() < n && !candidates.is_empty() {
+    // lookups vary more than the other queries (which file, how far into a page): 5n of them
+    let lookups = 5 * n;
+    let mut ids = Vec::with_capacity(lookups);
+    while ids.len() < lookups && !candidates.is_empty() {
         state = state
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
