@@ -33,6 +33,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::QueryConfig;
 use crate::error::{Error, Result};
+use crate::lookup::TraceReads;
 use crate::operations::OperationIndex;
 use crate::provider::{ScanChoice, SnapshotTable};
 use crate::sandbox;
@@ -402,23 +403,13 @@ pub(crate) struct ReadCtx {
 }
 
 impl ReadCtx {
-    /// The `columns` of the rows of the traces `ids` (stored form), with start times within
-    /// `bounds`.
-    pub(crate) async fn trace_rows(
-        &self,
-        ids: &[String],
-        bounds: Option<(i64, i64)>,
-        columns: &[&str],
-    ) -> Result<Vec<RecordBatch>> {
-        crate::lookup::trace_rows(
-            &self.table,
-            &self.inner.base_state,
-            ids,
-            bounds,
-            columns,
-            self.inner.config.max_result_bytes,
-        )
-        .await
+    /// Reads of trace rows over this snapshot (see `lookup`).
+    pub(crate) fn reads(&self) -> TraceReads<'_> {
+        TraceReads {
+            table: &self.table,
+            state: &self.inner.base_state,
+            max_result_bytes: self.inner.config.max_result_bytes,
+        }
     }
 }
 
@@ -433,23 +424,14 @@ pub(crate) struct QueryCtx {
 }
 
 impl QueryCtx {
-    /// The `columns` of the rows of the traces `ids` (stored form), with start times within
-    /// `bounds`, read without planning a query (see `lookup`).
-    pub(crate) async fn trace_rows(
-        &self,
-        ids: &[String],
-        bounds: Option<(i64, i64)>,
-        columns: &[&str],
-    ) -> Result<Vec<RecordBatch>> {
-        crate::lookup::trace_rows(
-            &self.table,
-            &self.state,
-            ids,
-            bounds,
-            columns,
-            self.max_result_bytes,
-        )
-        .await
+    /// Reads of trace rows over this query's snapshot, without planning a query (see
+    /// `lookup`).
+    pub(crate) fn reads(&self) -> TraceReads<'_> {
+        TraceReads {
+            table: &self.table,
+            state: &self.state,
+            max_result_bytes: self.max_result_bytes,
+        }
     }
 
     pub(crate) fn snapshot_table(&self) -> &SnapshotTable {

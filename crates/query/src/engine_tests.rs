@@ -629,7 +629,7 @@ async fn trace_rows_read_without_planning_equal_what_sql_returns_in_every_layout
                 engine
                     .run_reads("test", move |read| async move {
                         let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-                        read.trace_rows(&ids, bounds, &columns).await
+                        read.reads().rows(&ids, bounds, &columns).await
                     })
                     .await
                     .expect("trace rows")

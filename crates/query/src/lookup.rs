@@ -84,10 +84,37 @@ enum FileColumn {
     Derived(Arc<dyn PhysicalExpr>),
 }
 
-/// The `columns` (of the table schema, in that order) of the rows of the traces `ids` (stored
-/// form: lowercase hex) in `table`'s snapshot whose start times lie within `bounds`; fails with
-/// [`Error::ResultTooLarge`] past `max_result_bytes`.
-pub(crate) async fn trace_rows(
+/// What reading trace rows needs: the `spans` table of one snapshot, a session for the
+/// expressions of derived columns, and the result-size limit. Both query contexts hand one out.
+pub(crate) struct TraceReads<'a> {
+    pub(crate) table: &'a SnapshotTable,
+    pub(crate) state: &'a SessionState,
+    pub(crate) max_result_bytes: usize,
+}
+
+impl TraceReads<'_> {
+    /// The `columns` (of the table schema, in that order) of the rows of the traces `ids`
+    /// (stored form: lowercase hex) whose start times lie within `bounds`; fails with
+    /// [`Error::ResultTooLarge`] past `max_result_bytes`.
+    pub(crate) async fn rows(
+        &self,
+        ids: &[String],
+        bounds: Option<(i64, i64)>,
+        columns: &[&str],
+    ) -> Result<Vec<RecordBatch>> {
+        trace_rows(
+            self.table,
+            self.state,
+            ids,
+            bounds,
+            columns,
+            self.max_result_bytes,
+        )
+        .await
+    }
+}
+
+async fn trace_rows(
     table: &SnapshotTable,
     state: &SessionState,
     ids: &[String],
@@ -211,7 +238,13 @@ fn head_rows(snapshot: &TableSnapshot, lookup: &Lookup) -> Result<Vec<RecordBatc
         if ruled_out || batch.num_rows() == 0 {
             continue;
         }
-        let mask = row_mask(batch, lookup)?;
+        let ids = batch.column_by_name(col::TRACE_ID).ok_or_else(|| {
+            Error::Decode(format!("stored rows lack the column {}", col::TRACE_ID))
+        })?;
+        let mut mask = id_mask(ids, &lookup.ids)?;
+        if let Some(within) = bounds_mask(batch, lookup.bounds)? {
+            mask = compute::and(&mask, &within).map_err(decode)?;
+        }
         if mask.true_count() == 0 {
             continue;
         }
@@ -300,11 +333,12 @@ async fn file_rows(
     .map_err(|e| Error::Task(e.to_string()))?
 }
 
-/// The output rows of a batch read from a file (its `read` columns, the ids' rows): those
-/// within the bounds, with the output's columns; `None` when no row is left.
+/// The output rows of a batch read from a file (its `read` columns, the ids' rows, as the row
+/// filter kept them): those within the bounds, with the output's columns; `None` when no row
+/// is left.
 fn output_rows(lookup: &Lookup, batch: RecordBatch) -> Result<Option<RecordBatch>> {
-    let batch = match lookup.bounds {
-        Some(_) => filter_record_batch(&batch, &row_mask(&batch, lookup)?).map_err(decode)?,
+    let batch = match bounds_mask(&batch, lookup.bounds)? {
+        Some(within) => filter_record_batch(&batch, &within).map_err(decode)?,
         None => batch,
     };
     if batch.num_rows() == 0 {
@@ -418,24 +452,21 @@ fn page_selection(
     (!kept.is_empty()).then(|| (kept, RowSelection::from(selectors)))
 }
 
-/// Which rows of `batch` belong to one of the traces and start within the bounds.
-fn row_mask(batch: &RecordBatch, lookup: &Lookup) -> Result<BooleanArray> {
-    let ids = batch
-        .column_by_name(col::TRACE_ID)
-        .ok_or_else(|| Error::Decode(format!("stored rows lack the column {}", col::TRACE_ID)))?;
-    let mask = id_mask(ids, &lookup.ids)?;
-    let Some((lo, hi)) = lookup.bounds else {
-        return Ok(mask);
+/// Which rows of `batch` start within `bounds` (inclusive); `None` without bounds.
+fn bounds_mask(batch: &RecordBatch, bounds: Option<(i64, i64)>) -> Result<Option<BooleanArray>> {
+    let Some((lo, hi)) = bounds else {
+        return Ok(None);
     };
     let starts = batch
         .column_by_name(col::START_TIME)
         .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
         .ok_or_else(|| Error::Decode(format!("stored rows lack the column {}", col::START_TIME)))?;
-    Ok(mask
-        .iter()
-        .zip(starts.iter())
-        .map(|(hit, start)| Some(hit == Some(true) && start.is_some_and(|s| lo <= s && s <= hi)))
-        .collect())
+    Ok(Some(
+        starts
+            .iter()
+            .map(|start| Some(start.is_some_and(|s| lo <= s && s <= hi)))
+            .collect(),
+    ))
 }
 
 /// Which values of a `trace_id` column are among `ids`.

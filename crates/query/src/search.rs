@@ -697,7 +697,7 @@ impl QueryEngine {
             }
         }
         self.run_reads("trace", move |read| async move {
-            let batches = read.trace_rows(&normalized, bounds, SPAN_COLUMNS).await?;
+            let batches = read.reads().rows(&normalized, bounds, SPAN_COLUMNS).await?;
             Ok(group_traces(&normalized, decode_spans(&batches)?))
         })
         .await
@@ -710,7 +710,8 @@ impl QueryEngine {
             let (hits, _) = find_traces(&query, &search, FIRST_ROUND_ROWS).await?;
             let ids: Vec<String> = hits.iter().map(|h| h.trace_id.clone()).collect();
             let batches = query
-                .trace_rows(&ids, spread(&hits), SUMMARY_COLUMNS)
+                .reads()
+                .rows(&ids, spread(&hits), SUMMARY_COLUMNS)
                 .await?;
             summarize(&hits, &batches)
         })
@@ -739,7 +740,10 @@ impl QueryEngine {
         self.run("search", move |query| async move {
             let (hits, _) = find_traces(&query, &search, FIRST_ROUND_ROWS).await?;
             let ids: Vec<String> = hits.iter().map(|h| h.trace_id.clone()).collect();
-            let batches = query.trace_rows(&ids, spread(&hits), SPAN_COLUMNS).await?;
+            let batches = query
+                .reads()
+                .rows(&ids, spread(&hits), SPAN_COLUMNS)
+                .await?;
             let mut traces = group_traces(&ids, decode_spans(&batches)?);
             traces.sort_by(|a, b| {
                 let start = |t: &Vec<SpanRecord>| t.iter().map(|s| s.start_ns).min().unwrap_or(0);
