@@ -2,7 +2,9 @@
 //! sorted, zstd Parquet with a bloom filter, on realistic mesh spans from `meshscope-loadgen`.
 //!
 //! `cargo bench -p meshscope-bench --bench ingest_path` reports spans/s for each stage and
-//! prints the Parquet bytes per span next to the OTLP protobuf bytes per span.
+//! prints the Parquet bytes per span next to the OTLP protobuf bytes per span. Every stage runs
+//! on one thread (spans/s per core), except `arrow_to_parquet_flush_threads`, which encodes on
+//! as many threads as a flush does on this machine.
 //! `INGEST_PATH_PARQUET_DIR=<dir>` keeps the encoded files there.
 
 use arrow::record_batch::RecordBatch;
@@ -72,7 +74,7 @@ fn ingest_path(c: &mut Criterion) {
     // Size report: on-disk bytes per span next to the wire size.
     let wire: usize = payloads.iter().map(Vec::len).sum();
     let batches: Vec<_> = payloads.iter().map(|p| to_arrow(p)).collect();
-    let files = encode_parquet(&table, &batches, 65_536).expect("parquet");
+    let files = encode_parquet(&table, &batches, 65_536, 1).expect("parquet");
     let disk: usize = files.iter().map(|f| f.bytes.len()).sum();
     eprintln!(
         "ingest_path: {spans} spans: OTLP protobuf {:.1} bytes/span, Parquet {:.1} bytes/span ({} files)",
@@ -109,7 +111,15 @@ fn ingest_path(c: &mut Criterion) {
     });
     group.bench_function("arrow_to_parquet", |b| {
         b.iter(|| {
-            encode_parquet(&table, &batches, 65_536)
+            encode_parquet(&table, &batches, 65_536, 1)
+                .expect("parquet")
+                .len()
+        })
+    });
+    let threads = meshscope_storage::default_flush_threads();
+    group.bench_function("arrow_to_parquet_flush_threads", |b| {
+        b.iter(|| {
+            encode_parquet(&table, &batches, 65_536, threads)
                 .expect("parquet")
                 .len()
         })
@@ -117,7 +127,7 @@ fn ingest_path(c: &mut Criterion) {
     group.bench_function("decode_to_parquet", |b| {
         b.iter(|| {
             let batches: Vec<_> = payloads.iter().map(|p| to_arrow(p)).collect();
-            encode_parquet(&table, &batches, 65_536)
+            encode_parquet(&table, &batches, 65_536, 1)
                 .expect("parquet")
                 .len()
         })

@@ -453,11 +453,68 @@ fn regex_like_partition(rel: &str) -> bool {
 }
 
 #[tokio::test]
+async fn requests_wait_for_a_full_head_to_be_flushed_instead_of_failing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = args(dir.path());
+    // The head is full after one request; the background flush empties it, and requests that
+    // arrive meanwhile wait for it (up to `pressure_wait`, 2 s by default) instead of failing.
+    args.head_limit_bytes = Some(64 << 10);
+    args.flush_max_bytes = Some(64 << 10);
+    args.flush_max_age = Some("1h".into());
+    let server = start_with(args).await;
+    let mut next = 0u64;
+    let mut batch = || {
+        let spans = (next..next + 200).map(span).collect();
+        next += 200;
+        request("load", spans)
+    };
+    for _ in 0..20 {
+        let (status, _, body) = post(
+            server.otlp_http_addr,
+            "application/x-protobuf",
+            None,
+            batch().encode_to_vec(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    }
+    let mut client = TraceServiceClient::connect(format!("http://{}", server.otlp_grpc_addr))
+        .await
+        .expect("connect");
+    // concurrent requests too: they wait together and go on when the flush ends
+    let sends = (0..4).map(|_| {
+        let mut client = client.clone();
+        let request = batch();
+        async move { client.export(request).await }
+    });
+    for answer in futures::future::join_all(sends).await {
+        answer.expect("accepted after waiting");
+    }
+    for _ in 0..10 {
+        client
+            .export(batch())
+            .await
+            .expect("accepted after waiting");
+    }
+    server.storage.flush().await.expect("flush");
+    assert_eq!(
+        strings(&stored_rows(&server.storage), "span_id").len(),
+        34 * 200
+    );
+    drop(client);
+    server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
 async fn overload_is_refused_with_retry_after() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut args = args(dir.path());
     // A head that is full after one request. The background flush empties it again, so each
-    // protocol sends until it is refused; every accepted span is counted.
+    // protocol sends until it is refused; every accepted span is counted. Requests do not wait
+    // for room here (`pressure_wait = "0s"`).
+    let config = dir.path().join("meshscope.toml");
+    std::fs::write(&config, "[ingest]\npressure_wait = \"0s\"\n").expect("config file");
+    args.config = Some(config);
     args.head_limit_bytes = Some(64 << 10);
     args.flush_max_bytes = Some(64 << 10);
     args.flush_max_age = Some("1h".into());

@@ -199,11 +199,16 @@ where
         accept.enable(CompressionEncoding::Gzip);
         accept.enable(CompressionEncoding::Zstd);
         let limit = self.ingestor.limits().max_decompressed_bytes;
+        let ingestor = self.ingestor.clone();
         let method = ExportSignal::<S> {
             ingestor: self.ingestor.clone(),
             signal: PhantomData,
         };
         Box::pin(async move {
+            // wait for room before tonic reads the body
+            if let Err(e) = ingestor.wait_for_room(Protocol::Grpc).await {
+                return Ok(e.to_grpc_status().into_http());
+            }
             let mut grpc = tonic::server::Grpc::new(RawCodec::<S::Response>::default())
                 .apply_compression_config(accept, EnabledCompressionEncodings::default())
                 .apply_max_message_size_config(Some(limit), None);

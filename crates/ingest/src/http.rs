@@ -175,7 +175,7 @@ async fn handle<S: HttpSignal>(
     encoding: Encoding,
     protocol: Protocol,
 ) -> Result<Vec<u8>> {
-    ingestor.check_pressure(protocol)?;
+    ingestor.wait_for_room(protocol).await?;
     let limits = ingestor.limits().clone();
     let wire = read_body(headers, body, limits.max_request_bytes)
         .await

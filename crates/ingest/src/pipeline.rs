@@ -24,6 +24,9 @@ pub struct Limits {
     /// Decoded request bytes being processed at once; beyond it requests are refused with a
     /// retryable error instead of queueing in memory.
     pub max_inflight_bytes: usize,
+    /// How long a request waits, before its body is read, for storage to have room (a full
+    /// head has room again when the running flush ends) before it is refused as overloaded.
+    pub pressure_wait: Duration,
 }
 
 impl Default for Limits {
@@ -32,6 +35,7 @@ impl Default for Limits {
             max_request_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
             max_inflight_bytes: 256 << 20,
+            pressure_wait: Duration::from_secs(2),
         }
     }
 }
@@ -115,16 +119,24 @@ impl Ingestor {
         &self.inner.storage
     }
 
-    /// Refuses early, before a body is read or decoded, when storage is behind.
+    /// Refuses, before a body is decoded, when storage would refuse its rows.
     pub fn check_pressure(&self, protocol: Protocol) -> Result<()> {
-        match self.inner.storage.pressure() {
-            Some(retry_after) => Err(refused(
-                protocol,
-                Error::Overloaded {
-                    reason: "ingest is behind: the head or the write-ahead log is full".into(),
-                    retry_after,
-                },
-            )),
+        match self.inner.storage.append_pressure() {
+            Some(retry_after) => Err(behind(protocol, retry_after)),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits up to [`Limits::pressure_wait`] for storage to have room, before a body is read:
+    /// a waiting request holds a connection, not its body. Refuses when storage is still behind.
+    pub async fn wait_for_room(&self, protocol: Protocol) -> Result<()> {
+        match self
+            .inner
+            .storage
+            .wait_for_room(self.inner.limits.pressure_wait)
+            .await
+        {
+            Some(retry_after) => Err(behind(protocol, retry_after)),
             None => Ok(()),
         }
     }
@@ -196,6 +208,17 @@ impl Ingestor {
         });
         Ok(ExportTraceServiceResponse { partial_success })
     }
+}
+
+/// The refusal of a request while the head or the WAL is full.
+fn behind(protocol: Protocol, retry_after: Duration) -> Error {
+    refused(
+        protocol,
+        Error::Overloaded {
+            reason: "ingest is behind: the head or the write-ahead log is full".into(),
+            retry_after,
+        },
+    )
 }
 
 /// Counts a conversion error as a refusal when the request's content caused it.

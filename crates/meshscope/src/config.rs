@@ -106,6 +106,7 @@ pub struct IngestSection {
     pub max_request_bytes: Option<usize>,
     pub max_decompressed_bytes: Option<usize>,
     pub max_inflight_bytes: Option<usize>,
+    pub pressure_wait: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -118,6 +119,7 @@ pub struct StorageSection {
     pub head_limit_bytes: Option<usize>,
     pub wal_queue_limit_bytes: Option<usize>,
     pub row_group_rows: Option<usize>,
+    pub flush_threads: Option<usize>,
     pub compaction_target_bytes: Option<u64>,
     pub compaction_min_files: Option<usize>,
     pub compaction_grace: Option<String>,
@@ -226,6 +228,7 @@ impl Config {
                 .wal_queue_limit_bytes
                 .unwrap_or(defaults.wal_queue_limit_bytes),
             row_group_rows: s.row_group_rows.unwrap_or(defaults.row_group_rows),
+            flush_threads: s.flush_threads.unwrap_or(defaults.flush_threads),
             compaction_target_bytes: args
                 .compaction_target_bytes
                 .or(s.compaction_target_bytes)
@@ -256,6 +259,10 @@ impl Config {
             max_inflight_bytes: i
                 .max_inflight_bytes
                 .unwrap_or(limit_defaults.max_inflight_bytes),
+            pressure_wait: match i.pressure_wait.as_ref() {
+                Some(text) => parse_duration(text).context("pressure_wait")?,
+                None => limit_defaults.pressure_wait,
+            },
         };
         let q = &file.query;
         let query_defaults = QueryConfig::default();
@@ -361,8 +368,12 @@ impl Config {
             bail!("graph pairing_window and lateness must be at most one day");
         }
         let s = &self.storage;
-        if s.flush_max_bytes == 0 || s.row_group_rows == 0 || s.wal_segment_bytes == 0 {
-            bail!("storage sizes must be greater than zero");
+        if s.flush_max_bytes == 0
+            || s.row_group_rows == 0
+            || s.wal_segment_bytes == 0
+            || s.flush_threads == 0
+        {
+            bail!("storage sizes and flush_threads must be greater than zero");
         }
         if s.compaction_min_files < 2 {
             bail!("compaction_min_files must be at least 2");

@@ -217,12 +217,18 @@ pub struct StorageConfig {
     pub flush_max_bytes: usize,
     /// A head whose oldest batch arrived this long ago is flushed.
     pub flush_max_age: Duration,
-    /// `append` refuses with `Error::Backpressure` while all heads together hold more than this.
+    /// While all heads together hold more than this, [`Storage::pressure`] reports it (receivers
+    /// wait, then refuse new requests), and `append` refuses with `Error::Backpressure` once they
+    /// hold an eighth more: requests admitted just before the head filled still get in.
+    ///
+    /// [`Storage::pressure`]: crate::Storage::pressure
     pub head_limit_bytes: usize,
     /// `append` refuses with `Error::Backpressure` while more than this waits for the WAL writer.
     pub wal_queue_limit_bytes: usize,
     /// Rows per Parquet row group.
     pub row_group_rows: usize,
+    /// Threads a flush copies and encodes the columns of a row group on (at least 1).
+    pub flush_threads: usize,
     /// Compaction merges the small files of an hour partition into files of up to this many
     /// bytes (files of at least half of it are left alone). `0` turns compaction off.
     pub compaction_target_bytes: u64,
@@ -244,6 +250,7 @@ impl Default for StorageConfig {
             head_limit_bytes: 320 << 20,
             wal_queue_limit_bytes: 64 << 20,
             row_group_rows: 65_536,
+            flush_threads: default_flush_threads(),
             compaction_target_bytes: 128 << 20,
             compaction_min_files: 8,
             compaction_grace: Duration::from_secs(300),
@@ -251,8 +258,19 @@ impl Default for StorageConfig {
     }
 }
 
+/// The CPUs of the machine, at most 4: a flush then takes a fraction of the time during which
+/// ingest may hit the head limit, and encodes no more slowly when the CPUs are busy.
+pub fn default_flush_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
 impl StorageConfig {
     pub(crate) fn validate(&self) -> Result<()> {
+        if self.flush_threads == 0 {
+            return Err(Error::InvalidConfig(
+                "flush_threads must be greater than zero".into(),
+            ));
+        }
         if self.row_group_rows == 0 {
             return Err(Error::InvalidConfig(
                 "row_group_rows must be greater than zero".into(),

@@ -206,7 +206,12 @@ fn stage(
     let mut staged = Vec::new();
     for (table, batches) in work {
         let spec = &inner.specs[table];
-        for encoded in encode_partitions(spec, &batches, inner.config.row_group_rows)? {
+        for encoded in encode_partitions(
+            spec,
+            &batches,
+            inner.config.row_group_rows,
+            inner.config.flush_threads,
+        )? {
             let relative = Layout::staged_file(flush_id, &encoded.relative);
             inner.store.put(&relative, &encoded.bytes)?;
             staged.push(StagedFile {
@@ -243,6 +248,8 @@ fn publish(inner: &Inner, through: u64, staged: Vec<StagedFile>) -> (u64, u64, u
     }
     inner.shared.head_bytes.fetch_sub(freed, Ordering::AcqRel);
     inner.shared.publish_gauges(&state);
+    drop(state);
+    inner.shared.room.notify_waiters();
     (rows, bytes, files)
 }
 

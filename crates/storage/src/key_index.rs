@@ -427,7 +427,7 @@ mod tests {
     /// 600 rows of 50 traces in one hour, sorted by trace id into row groups of 100 rows.
     fn encoded() -> crate::EncodedFile {
         let rows = batch_with(0..600, |id| BASE_NS + id as i64);
-        let mut files = encode_parquet(&spec(), &[rows], 100).unwrap();
+        let mut files = encode_parquet(&spec(), &[rows], 100, 1).unwrap();
         assert_eq!(files.len(), 1);
         files.remove(0)
     }
@@ -562,7 +562,7 @@ mod tests {
             RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(times), Arc::new(maps)])
                 .unwrap();
         assert_eq!(schema, map_spec().schema);
-        let mut files = encode_parquet(&map_spec(), &[batch], row_group_rows).unwrap();
+        let mut files = encode_parquet(&map_spec(), &[batch], row_group_rows, 2).unwrap();
         assert_eq!(files.len(), 1);
         files.remove(0)
     }

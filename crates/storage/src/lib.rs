@@ -68,7 +68,7 @@ mod test_util;
 
 pub use crate::{
     compaction::CompactionStats,
-    config::{StorageConfig, SyncPolicy, TableSpec},
+    config::{StorageConfig, SyncPolicy, TableSpec, default_flush_threads},
     error::{Error, Result},
     flush::FlushStats,
     key_index::KeyIndex,

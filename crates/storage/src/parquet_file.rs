@@ -10,9 +10,11 @@ use arrow::compute::{self, SortColumn, SortOptions};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimeUnit};
 use arrow::row::{RowConverter, Rows, SortField};
 use bytes::Bytes;
+use parking_lot::Mutex;
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, compute_leaves};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, ParquetMetaData, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -68,6 +70,7 @@ pub fn encode_parquet(
     spec: &TableSpec,
     batches: &[RecordBatch],
     row_group_rows: usize,
+    threads: usize,
 ) -> Result<Vec<EncodedFile>> {
     spec.validate()?;
     if row_group_rows == 0 {
@@ -75,17 +78,19 @@ pub fn encode_parquet(
             "row_group_rows must be greater than zero".into(),
         ));
     }
-    encode_partitions(spec, batches, row_group_rows)
+    encode_partitions(spec, batches, row_group_rows, threads)
 }
 
 /// Splits `batches` by the UTC hour of the time column, sorts each part by the sort columns and
 /// encodes one Parquet file per hour. Rows are copied once, one row group at a time (an
 /// `interleave` in sorted order), so a flush holds the sort keys and one row group beside the
-/// head rather than a sorted copy of the whole head.
+/// head rather than a sorted copy of the whole head. The columns of a row group are copied
+/// and encoded on up to `threads` threads.
 pub(crate) fn encode_partitions(
     spec: &TableSpec,
     batches: &[RecordBatch],
     row_group_rows: usize,
+    threads: usize,
 ) -> Result<Vec<EncodedFile>> {
     let batches: Vec<&RecordBatch> = batches.iter().filter(|b| b.num_rows() > 0).collect();
     if batches.is_empty() {
@@ -191,17 +196,18 @@ pub(crate) fn encode_partitions(
             .iter()
             .map(|counter| counter.count(run))
             .collect::<Vec<_>>();
-        let row_groups = run.chunks(row_group_rows).map(|rows| {
-            let rows: Vec<(usize, usize)> = rows.iter().map(|&row| locate(row)).collect();
-            Ok(compute::interleave_record_batch(&stored_batches, &rows)?)
-        });
+        let row_groups = run
+            .chunks(row_group_rows)
+            .map(|rows| rows.iter().map(|&row| locate(row)).collect());
         files.push(encode_file(
             spec,
             &file_schema,
             PartitionHour::from_index(hour),
+            &stored_batches,
             row_groups,
             &distinct,
             row_group_rows,
+            threads,
         )?);
         run_start = run_end;
     }
@@ -227,39 +233,62 @@ fn time_values<'a>(spec: &TableSpec, column: &'a ArrayRef) -> Result<&'a Timesta
         .ok_or_else(|| internal(spec, "time column is not Timestamp(Nanosecond)"))
 }
 
-/// Encodes one sorted partition, given as its row groups in order, as a Parquet file.
-/// `distinct` holds the number of distinct values of each bloom-filter column in the partition.
+/// Encodes one sorted partition as a Parquet file: `row_groups` gives, in order, the rows
+/// (batch, row in batch) of `batches` each row group holds. `distinct` holds the number of
+/// distinct values of each bloom-filter column in the partition.
+#[allow(clippy::too_many_arguments)]
 fn encode_file(
     spec: &TableSpec,
     file_schema: &SchemaRef,
     partition: PartitionHour,
-    mut row_groups: impl Iterator<Item = Result<RecordBatch>>,
+    batches: &[&RecordBatch],
+    row_groups: impl Iterator<Item = Vec<(usize, usize)>>,
     distinct: &[u64],
     row_group_rows: usize,
+    threads: usize,
 ) -> Result<EncodedFile> {
     let time_index = file_schema.index_of(spec.time_column)?;
+    let times = batches
+        .iter()
+        .map(|b| time_values(spec, b.column(time_index)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut row_groups = row_groups.peekable();
     let first = row_groups
-        .next()
-        .ok_or_else(|| internal(spec, "empty partition"))??;
+        .peek()
+        .filter(|rows| !rows.is_empty())
+        .ok_or_else(|| internal(spec, "empty partition"))?;
     // encodings are judged on the first row group, a sample of the whole
-    let props = writer_properties(spec, file_schema, &first, distinct, row_group_rows)?;
-    let mut writer = ArrowWriter::try_new(Vec::new(), Arc::clone(file_schema), Some(props))?;
+    let sample = (0..file_schema.fields().len())
+        .map(|index| sample_column(file_schema, batches, first, index))
+        .collect::<Result<Vec<_>>>()?;
+    let props = writer_properties(spec, file_schema, &sample, distinct, row_group_rows)?;
+    drop(sample);
+    let (mut writer, factory) =
+        ArrowWriter::try_new(Vec::new(), Arc::clone(file_schema), Some(props))?
+            .into_serialized_writer()?;
+    // the top-level column each Parquet leaf column belongs to
+    let descriptor = writer.schema_descr();
+    let leaf_roots: Vec<usize> = (0..descriptor.num_columns())
+        .map(|leaf| descriptor.get_column_root_idx(leaf))
+        .collect();
     let (mut rows, mut min_time_ns, mut max_time_ns) = (0, i64::MAX, i64::MIN);
-    for batch in std::iter::once(Ok(first)).chain(row_groups) {
-        let batch = batch?;
-        let times = time_values(spec, batch.column(time_index))?;
-        let (low, high) = compute::min(times)
-            .zip(compute::max(times))
-            .ok_or_else(|| internal(spec, "empty row group"))?;
-        min_time_ns = min_time_ns.min(low);
-        max_time_ns = max_time_ns.max(high);
-        rows += batch.num_rows() as u64;
-        // each batch is one row group: it holds `row_group_rows` rows, except the last
-        writer.write(&batch)?;
+    for (index, group) in row_groups.enumerate() {
+        for &(batch, row) in &group {
+            let time = times[batch].value(row);
+            min_time_ns = min_time_ns.min(time);
+            max_time_ns = max_time_ns.max(time);
+        }
+        rows += group.len() as u64;
+        let writers = factory.create_column_writers(index)?;
+        let columns = encode_columns(file_schema, batches, &group, writers, &leaf_roots, threads)?;
+        let mut row_group = writer.next_row_group()?;
+        for chunk in columns.into_iter().flatten() {
+            chunk.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
     }
     writer.append_key_value_metadata(KeyValue::new(MIN_TIME_KEY.into(), min_time_ns.to_string()));
     writer.append_key_value_metadata(KeyValue::new(MAX_TIME_KEY.into(), max_time_ns.to_string()));
-    // `finish` writes the footer and flushes into the Vec; `into_inner` would write it again
     let metadata = writer.finish()?;
     let bytes = Bytes::from(std::mem::take(writer.inner_mut()));
     let keys = KeyIndex::read(spec, &metadata, &Arc::new(bytes.clone()))?;
@@ -273,10 +302,136 @@ fn encode_file(
     })
 }
 
+/// One top-level column of a row group waiting to be copied and encoded.
+struct ColumnJob {
+    column: usize,
+    /// Its leaf writers, in Parquet order.
+    writers: Vec<ArrowColumnWriter>,
+}
+
+/// Copies the rows `rows` of every column of `batches` into order and encodes them with
+/// `writers` (one per Parquet leaf column, in schema order), on up to `threads` threads. Each
+/// column is copied and encoded by one thread, the largest first, so a row group holds one
+/// copy of its columns at most while the threads work. Returns each column's chunks, in
+/// schema order.
+fn encode_columns(
+    file_schema: &SchemaRef,
+    batches: &[&RecordBatch],
+    rows: &[(usize, usize)],
+    writers: Vec<ArrowColumnWriter>,
+    leaf_roots: &[usize],
+    threads: usize,
+) -> Result<Vec<Vec<ArrowColumnChunk>>> {
+    let columns = file_schema.fields().len();
+    let mut jobs: Vec<ColumnJob> = (0..columns)
+        .map(|column| ColumnJob {
+            column,
+            writers: Vec::new(),
+        })
+        .collect();
+    for (writer, &root) in writers.into_iter().zip(leaf_roots) {
+        jobs[root].writers.push(writer);
+    }
+    // largest first, so that no thread is left with a big column at the end
+    let size = |column: usize| -> usize {
+        batches
+            .iter()
+            .map(|b| b.column(column).get_array_memory_size())
+            .sum()
+    };
+    jobs.sort_by_cached_key(|job| std::cmp::Reverse(size(job.column)));
+
+    let encode = |job: ColumnJob| -> Result<(usize, Vec<ArrowColumnChunk>)> {
+        let arrays: Vec<&dyn Array> = batches
+            .iter()
+            .map(|b| b.column(job.column).as_ref())
+            .collect();
+        let array = compute::interleave(&arrays, rows)?;
+        let leaves = compute_leaves(file_schema.field(job.column), &array)?;
+        let mut chunks = Vec::with_capacity(job.writers.len());
+        for (mut writer, leaf) in job.writers.into_iter().zip(leaves) {
+            writer.write(&leaf)?;
+            chunks.push(writer.close()?);
+        }
+        Ok((job.column, chunks))
+    };
+    let mut done: Vec<Option<Vec<ArrowColumnChunk>>> = (0..columns).map(|_| None).collect();
+    let threads = threads.clamp(1, jobs.len().max(1));
+    if threads == 1 {
+        for job in jobs {
+            let (column, chunks) = encode(job)?;
+            done[column] = Some(chunks);
+        }
+    } else {
+        let queue = Mutex::new(jobs.into_iter());
+        let results = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut finished = Vec::new();
+                        loop {
+                            let Some(job) = queue.lock().next() else {
+                                return Ok(finished);
+                            };
+                            finished.push(encode(job)?);
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| {
+                    // a panic in a worker is a panic of the flush, as it would be on one thread
+                    worker
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect::<Vec<Result<Vec<_>>>>()
+        });
+        for result in results {
+            for (column, chunks) in result? {
+                done[column] = Some(chunks);
+            }
+        }
+    }
+    done.into_iter()
+        .enumerate()
+        .map(|(column, chunks)| {
+            chunks.ok_or_else(|| {
+                Error::Parquet(parquet::errors::ParquetError::General(format!(
+                    "column {column} of a row group was not encoded"
+                )))
+            })
+        })
+        .collect()
+}
+
+/// The values of column `index` that [`writer_properties`] judges encodings by, copied from
+/// `rows` (the first row group): the first [`UNIQUE_SAMPLE_ROWS`] rows of a top-level column
+/// (all it reads of one), every row of a list column (whose values it samples from the first
+/// [`UNIQUE_SAMPLE_ROWS`] items), nothing of a map (whose encoding is fixed).
+fn sample_column(
+    file_schema: &SchemaRef,
+    batches: &[&RecordBatch],
+    rows: &[(usize, usize)],
+    index: usize,
+) -> Result<ArrayRef> {
+    let data_type = file_schema.field(index).data_type();
+    let rows = match data_type {
+        DataType::Map(..) => return Ok(arrow::array::new_empty_array(data_type)),
+        DataType::List(_) => rows,
+        _ => &rows[..rows.len().min(UNIQUE_SAMPLE_ROWS)],
+    };
+    let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(index).as_ref()).collect();
+    Ok(compute::interleave(&arrays, rows)?)
+}
+
+/// How a file of `file_schema` is written; `columns` holds values of each of its columns (see
+/// [`sample_column`]) to judge encodings by.
 fn writer_properties(
     spec: &TableSpec,
     file_schema: &SchemaRef,
-    batch: &RecordBatch,
+    columns: &[ArrayRef],
     distinct: &[u64],
     row_group_rows: usize,
 ) -> Result<WriterProperties> {
@@ -328,7 +483,7 @@ fn writer_properties(
     // Unique strings (ids, the widest columns per row) go in small pages: a lookup by trace id
     // decompresses one page of every column, and random ids pack no worse in small pages. The
     // integers keep full pages, which scans of the time columns read faster.
-    for (path, column) in value_columns(batch) {
+    for (path, column) in value_columns(file_schema, columns) {
         if let Some(encoding) = unique_encoding(&column) {
             builder = builder
                 .set_column_dictionary_enabled(path.clone(), false)
@@ -367,9 +522,9 @@ const ID_PAGE_BYTES: usize = 16 * 1024;
 /// The columns whose encoding is chosen from their values, with their Parquet paths: the
 /// top-level columns, and the fields of list-of-struct columns (span events and links).
 /// Maps are left out: their keys repeat by nature.
-fn value_columns(batch: &RecordBatch) -> Vec<(ColumnPath, ArrayRef)> {
+fn value_columns(schema: &SchemaRef, values: &[ArrayRef]) -> Vec<(ColumnPath, ArrayRef)> {
     let mut columns = Vec::new();
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+    for (field, column) in schema.fields().iter().zip(values) {
         match (field.data_type(), column.as_list_opt::<i32>()) {
             (DataType::List(item), Some(list)) => {
                 if let Some(items) = list.values().as_struct_opt() {
@@ -605,7 +760,7 @@ mod tests {
     fn rows_split_into_their_hour_partitions() {
         // rows in three hours, interleaved, in two batches
         let batches = [batch(0..300), batch(300..600)];
-        let files = encode_partitions(&spec(), &batches, 65_536).unwrap();
+        let files = encode_partitions(&spec(), &batches, 65_536, 2).unwrap();
         assert_eq!(files.len(), 3);
         let dir = tempfile::tempdir().unwrap();
         let mut all_ids = Vec::new();
@@ -644,7 +799,7 @@ mod tests {
         };
         let batches = [batch(0..300), batch(300..600)];
         let dir = tempfile::tempdir().unwrap();
-        let files = encode_partitions(&spec, &batches, 64).unwrap();
+        let files = encode_partitions(&spec, &batches, 64, 3).unwrap();
         let mut ids = Vec::new();
         for (n, file) in files.iter().enumerate() {
             let path = write_to(dir.path(), &format!("{n}.parquet"), &file.bytes);
@@ -662,10 +817,33 @@ mod tests {
     }
 
     #[test]
+    fn files_are_the_same_bytes_on_any_number_of_threads() {
+        let batches = [
+            batch((0..700).rev()),
+            batch(700..1500),
+            batch((1500..1600).rev()),
+        ];
+        let one = encode_partitions(&spec(), &batches, 128, 1).unwrap();
+        assert_eq!(one.len(), 3);
+        for threads in [2, 3, 8] {
+            let many = encode_partitions(&spec(), &batches, 128, threads).unwrap();
+            assert_eq!(many.len(), one.len());
+            for (a, b) in one.iter().zip(&many) {
+                assert_eq!(a.relative.partition, b.relative.partition);
+                assert_eq!(
+                    (a.rows, a.min_time_ns, a.max_time_ns),
+                    (b.rows, b.min_time_ns, b.max_time_ns)
+                );
+                assert!(a.bytes == b.bytes, "{threads} threads wrote other bytes");
+            }
+        }
+    }
+
+    #[test]
     fn each_file_is_sorted_by_the_sort_columns() {
         let batches = [batch((0..500).rev()), batch((500..1000).rev())];
         let dir = tempfile::tempdir().unwrap();
-        for (n, file) in encode_partitions(&spec(), &batches, 64)
+        for (n, file) in encode_partitions(&spec(), &batches, 64, 2)
             .unwrap()
             .iter()
             .enumerate()
@@ -691,7 +869,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // one hour, 1000 rows, row groups of 300 rows
         let rows = batch_with(0..1000, |id| BASE_NS + id as i64 * 1_000_000);
-        let files = encode_partitions(&spec(), &[rows], 300).unwrap();
+        let files = encode_partitions(&spec(), &[rows], 300, 1).unwrap();
         assert_eq!(files.len(), 1);
         let path = write_to(dir.path(), "f.parquet", &files[0].bytes);
         let (metadata, blooms) = bloom_and_index(&path, 1);
@@ -845,7 +1023,8 @@ mod tests {
         let distinct = DistinctCounter::new(Arc::clone(batch.column(0)))
             .unwrap()
             .count(&all_rows);
-        let props = writer_properties(&spec, &spec.schema, &batch, &[distinct], 65_536).unwrap();
+        let props =
+            writer_properties(&spec, &spec.schema, batch.columns(), &[distinct], 65_536).unwrap();
         let column = |name: &str| ColumnPath::from(name);
         // page statistics (and so a page index) on the sort columns, chunk statistics elsewhere
         assert_eq!(
@@ -949,7 +1128,7 @@ mod tests {
     #[test]
     fn files_are_readable_with_plain_parquet_arrow_readers() {
         let dir = tempfile::tempdir().unwrap();
-        let files = encode_partitions(&spec(), &[batch(0..90)], 65_536).unwrap();
+        let files = encode_partitions(&spec(), &[batch(0..90)], 65_536, 2).unwrap();
         let path = write_to(dir.path(), "f.parquet", &files[0].bytes);
         // same columns and types (the schema-level metadata carries the file's key-value metadata)
         assert_eq!(file_schema(&path).unwrap().fields(), spec().schema.fields());
@@ -1009,7 +1188,11 @@ mod tests {
     #[test]
     fn empty_input_writes_no_file() {
         let empty = batch(0..0);
-        assert!(encode_partitions(&spec(), &[empty], 10).unwrap().is_empty());
-        assert!(encode_partitions(&spec(), &[], 10).unwrap().is_empty());
+        assert!(
+            encode_partitions(&spec(), &[empty], 10, 2)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(encode_partitions(&spec(), &[], 10, 2).unwrap().is_empty());
     }
 }

@@ -111,6 +111,7 @@ pub(crate) fn open_blocking(config: StorageConfig, specs: Vec<TableSpec>) -> Res
         state: Mutex::new(State { tables }),
         head_bytes: AtomicUsize::new(head_bytes),
         flush_wanted: Notify::new(),
+        room: Notify::new(),
         table_names: table_names.clone(),
         flush_max_bytes: config.flush_max_bytes,
         flush_max_age: config.flush_max_age,

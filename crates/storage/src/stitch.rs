@@ -191,7 +191,7 @@ mod tests {
 
     fn encode(ids: std::ops::Range<u64>) -> bytes::Bytes {
         let batch = batch_with(ids, |id| BASE_NS + id as i64);
-        encode_parquet(&spec(), &[batch], 60)
+        encode_parquet(&spec(), &[batch], 60, 2)
             .unwrap()
             .remove(0)
             .bytes

@@ -30,6 +30,11 @@ const INLINE_ENCODE_BYTES: usize = 64 << 10;
 const HEAD_FULL_RETRY: Duration = Duration::from_secs(1);
 /// How long a refused append is told to wait when the WAL writer is behind: a few group commits.
 const WAL_BEHIND_RETRY: Duration = Duration::from_millis(100);
+/// `append` refuses once the heads hold this fraction more than `head_limit_bytes`.
+const APPEND_SLACK_DIVISOR: usize = 8;
+/// How often [`Storage::wait_for_room`] looks again without being woken (the WAL queue drains
+/// without a wake-up).
+const ROOM_POLL: Duration = Duration::from_millis(20);
 
 /// A durable table store: WAL → head → Parquet partitions. Cheap to clone.
 #[derive(Clone)]
@@ -105,6 +110,8 @@ pub(crate) struct Shared {
     pub(crate) head_bytes: AtomicUsize,
     /// Wakes the background task when a flush looks due.
     pub(crate) flush_wanted: Notify,
+    /// Wakes appends waiting for room ([`Storage::wait_for_room`]) when a flush freed head memory.
+    pub(crate) room: Notify,
     pub(crate) table_names: Vec<&'static str>,
     pub(crate) flush_max_bytes: usize,
     pub(crate) flush_max_age: Duration,
@@ -197,7 +204,19 @@ impl Inner {
     }
 
     fn pressure(&self) -> Option<Duration> {
-        if self.shared.head_bytes.load(Ordering::Acquire) > self.config.head_limit_bytes {
+        self.pressure_over(self.config.head_limit_bytes)
+    }
+
+    /// The pressure `append` refuses at: the head may go an eighth past its limit, so that the
+    /// requests admitted just before it filled (at most the in-flight limit of the receivers)
+    /// are stored instead of refused after they have been read and converted.
+    fn append_pressure(&self) -> Option<Duration> {
+        let limit = self.config.head_limit_bytes;
+        self.pressure_over(limit.saturating_add(limit / APPEND_SLACK_DIVISOR))
+    }
+
+    fn pressure_over(&self, head_limit: usize) -> Option<Duration> {
+        if self.shared.head_bytes.load(Ordering::Acquire) > head_limit {
             self.shared.flush_wanted.notify_one();
             return Some(HEAD_FULL_RETRY);
         }
@@ -306,7 +325,7 @@ impl Storage {
         inner.check_usable()?;
         let index = inner.table_index(table)?;
         let batch = conform(&inner.specs[index], batch)?;
-        if let Some(retry_after) = inner.pressure() {
+        if let Some(retry_after) = inner.append_pressure() {
             return Err(Error::Backpressure { retry_after });
         }
         let payload = if batch.get_array_memory_size() <= INLINE_ENCODE_BYTES {
@@ -327,10 +346,35 @@ impl Storage {
         ack.await.map_err(|_| Error::Closed)?
     }
 
-    /// `Some(retry_after)` when `append` would refuse now, so receivers can reject a request
-    /// before decoding it.
+    /// `Some(retry_after)` while the heads are over `head_limit_bytes` or the WAL writer is
+    /// behind: receivers wait, then refuse, before they read a request.
     pub fn pressure(&self) -> Option<Duration> {
         self.inner.pressure()
+    }
+
+    /// `Some(retry_after)` when `append` would refuse now (an eighth past the head limit), so
+    /// that a receiver refuses a request it has read before converting it.
+    pub fn append_pressure(&self) -> Option<Duration> {
+        self.inner.append_pressure()
+    }
+
+    /// Waits up to `patience` for `append` to have room (the head under its limit, the WAL
+    /// writer keeping up): `None` once it has, else [`pressure`](Self::pressure)'s retry hint.
+    /// A full head usually has room again when the running flush ends; a receiver that waits
+    /// here before reading a request's body spares its client a refusal and a retry without
+    /// holding the body in memory.
+    pub async fn wait_for_room(&self, patience: Duration) -> Option<Duration> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            // registered before the check, so a flush ending in between still wakes us
+            let freed = self.inner.shared.room.notified();
+            let retry_after = self.inner.pressure()?;
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Some(retry_after);
+            }
+            let _ = tokio::time::timeout((deadline - now).min(ROOM_POLL), freed).await;
+        }
     }
 
     /// The tables of the store: `(name, time column)`, in the order they were opened with.

@@ -552,6 +552,72 @@ async fn backpressure_when_the_head_is_full_until_a_flush() {
 }
 
 #[tokio::test]
+async fn an_append_may_take_the_head_an_eighth_past_its_limit() {
+    // the head bytes of one batch of 10 rows
+    let sizing = tempfile::tempdir().unwrap();
+    let storage = open(sizing.path()).await;
+    storage.append("spans", batch(0..10)).await.unwrap();
+    let size = storage.stats().head_bytes;
+    drop(storage);
+
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open_with(StorageConfig {
+        head_limit_bytes: size - 1,
+        ..config(dir.path())
+    })
+    .await;
+    storage.append("spans", batch(0..10)).await.unwrap();
+    // over the limit: receivers are told to wait, but an append already under way gets in
+    assert!(storage.pressure().is_some());
+    assert_eq!(storage.append_pressure(), None);
+    storage.append("spans", batch(10..20)).await.unwrap();
+    // two batches are more than an eighth past the limit: refused
+    assert!(storage.append_pressure().is_some());
+    assert!(matches!(
+        storage.append("spans", batch(20..30)).await,
+        Err(Error::Backpressure { .. })
+    ));
+    assert_exactly_once(&storage.snapshot("spans").unwrap(), 0..20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_room_ends_when_a_flush_empties_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open_with(StorageConfig {
+        head_limit_bytes: 1,
+        ..config(dir.path())
+    })
+    .await;
+    // room at once: no wait
+    assert_eq!(storage.wait_for_room(Duration::from_secs(60)).await, None);
+    storage.append("spans", batch(0..10)).await.unwrap();
+    // no flush: the wait gives up after its patience with the retry hint
+    let started = std::time::Instant::now();
+    let retry = storage.wait_for_room(Duration::from_millis(50)).await;
+    assert_eq!(retry, storage.pressure());
+    assert!(retry.is_some());
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    // a flush while waiting: the wait ends when it has emptied the head, long before patience
+    let waiting = {
+        let storage = storage.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            (
+                storage.wait_for_room(Duration::from_secs(60)).await,
+                started.elapsed(),
+            )
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    storage.flush().await.unwrap();
+    let (retry, waited) = waiting.await.unwrap();
+    assert_eq!(retry, None);
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    storage.append("spans", batch(10..20)).await.unwrap();
+    assert_exactly_once(&storage.snapshot("spans").unwrap(), 0..20);
+}
+
+#[tokio::test]
 async fn backpressure_when_the_wal_queue_is_over_its_limit() {
     let dir = tempfile::tempdir().unwrap();
     let storage = open(dir.path()).await;

@@ -243,7 +243,7 @@ mod tests {
     fn a_file_with_an_unreadable_bloom_filter_keeps_its_rows_but_no_key_index() {
         let spec = crate::test_util::spec();
         let rows = crate::test_util::batch_with(0..300, |id| crate::test_util::BASE_NS + id as i64);
-        let file = crate::parquet_file::encode_parquet(&spec, &[rows], 100)
+        let file = crate::parquet_file::encode_parquet(&spec, &[rows], 100, 1)
             .unwrap()
             .remove(0);
         let dir = tempfile::tempdir().unwrap();
