@@ -311,9 +311,9 @@ struct ColumnJob {
 
 /// Copies the rows `rows` of every column of `batches` into order and encodes them with
 /// `writers` (one per Parquet leaf column, in schema order), on up to `threads` threads. Each
-/// column is copied and encoded by one thread, the largest first, so a row group holds one
-/// copy of its columns at most while the threads work. Returns each column's chunks, in
-/// schema order.
+/// column is copied and encoded by one thread, the largest first; a column's sorted copy is
+/// dropped once encoded, so no more than `threads` of them exist at once (the sorted row group
+/// is never held whole). Returns each column's chunks, in schema order.
 fn encode_columns(
     file_schema: &SchemaRef,
     batches: &[&RecordBatch],
