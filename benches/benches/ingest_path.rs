@@ -5,7 +5,9 @@
 //! prints the Parquet bytes per span next to the OTLP protobuf bytes per span. Every stage runs
 //! on one thread (spans/s per core), except `arrow_to_parquet_flush_threads`, which encodes on
 //! as many threads as a flush does on this machine.
-//! `INGEST_PATH_PARQUET_DIR=<dir>` keeps the encoded files there.
+//! `flush_a_full_head` encodes, on one thread, as many spans as a flush of the default head
+//! holds (`HEAD_BATCHES` requests), where rows are gathered from far more memory than a cache
+//! holds. `INGEST_PATH_PARQUET_DIR=<dir>` keeps the encoded files there.
 
 use arrow::record_batch::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -18,6 +20,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH_SPANS: usize = 1000;
 const BATCHES: usize = 20;
+/// Requests in a head as the server flushes it: a flush starts at half of the default 320 MiB
+/// head limit, which holds ~80,000 of the load generator's spans (~2 KiB of Arrow each).
+const HEAD_BATCHES: usize = 80;
 
 fn spans_table() -> TableSpec {
     use meshscope_model::spans;
@@ -31,15 +36,15 @@ fn spans_table() -> TableSpec {
     }
 }
 
-/// `BATCHES` export requests of `BATCH_SPANS` spans each, as protobuf bytes.
-fn payloads() -> Vec<Vec<u8>> {
+/// `batches` export requests of `BATCH_SPANS` spans each, as protobuf bytes.
+fn requests(batches: usize) -> Vec<Vec<u8>> {
     let mut generator = Generator::new(GeneratorConfig {
         time_base: TimeBase::Fixed {
             unix_nanos: 1_764_000_000_000_000_000,
         },
         ..GeneratorConfig::default()
     });
-    (0..BATCHES)
+    (0..batches)
         .map(|_| {
             let mut out = Vec::new();
             generator.fill_batch(BATCH_SPANS, Encoding::Protobuf, &mut out);
@@ -67,7 +72,7 @@ fn data_bytes(batch: &RecordBatch) -> usize {
 }
 
 fn ingest_path(c: &mut Criterion) {
-    let payloads = payloads();
+    let payloads = requests(BATCHES);
     let spans = (BATCHES * BATCH_SPANS) as u64;
     let table = spans_table();
 
@@ -128,6 +133,22 @@ fn ingest_path(c: &mut Criterion) {
         b.iter(|| {
             let batches: Vec<_> = payloads.iter().map(|p| to_arrow(p)).collect();
             encode_parquet(&table, &batches, 65_536, 1)
+                .expect("parquet")
+                .len()
+        })
+    });
+    drop(batches);
+    let head: Vec<_> = requests(HEAD_BATCHES).iter().map(|p| to_arrow(p)).collect();
+    let head_bytes: usize = head.iter().map(RecordBatch::get_array_memory_size).sum();
+    eprintln!(
+        "ingest_path: a full head: {} spans, {} MiB of Arrow",
+        HEAD_BATCHES * BATCH_SPANS,
+        head_bytes >> 20
+    );
+    group.throughput(Throughput::Elements((HEAD_BATCHES * BATCH_SPANS) as u64));
+    group.bench_function("flush_a_full_head", |b| {
+        b.iter(|| {
+            encode_parquet(&table, &head, 65_536, 1)
                 .expect("parquet")
                 .len()
         })
