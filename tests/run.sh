@@ -34,3 +34,12 @@ MESHSCOPE_BIN="$bin" "$venv/bin/python" -m pytest tests/python -q -p no:cachepro
 
 echo "== web UI (tests/ui, headless Chromium)"
 MESHSCOPE_BIN="$bin" bash tests/ui/run.sh
+
+echo "== benchmark harness, a small run (benches/src/main.rs against the debug build)"
+cargo build --locked -p meshscope -p meshscope-loadgen -p meshscope-bench
+debug_dir="${CARGO_TARGET_DIR:-$PWD/target}/debug"
+harness_out="$(mktemp -d)"
+"$debug_dir/meshscope-bench" --bin-dir "$debug_dir" --spans 6000 --runs 1 --batch-spans 500 \
+  --concurrency 4 --out "$harness_out" > /dev/null
+python3 tests/harness_report_check.py "$harness_out" 6000
+rm -rf "$harness_out"
