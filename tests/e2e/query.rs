@@ -519,3 +519,68 @@ async fn the_query_cli_prints_tables_from_a_server_or_a_data_dir() {
     assert!(ok, "{stderr}");
     assert_eq!(stdout, table);
 }
+
+/// The hex trace id of [`span`]`(n)`.
+fn trace_hex(n: u64) -> String {
+    let mut id = n.to_be_bytes().to_vec();
+    id.extend((!n).to_be_bytes());
+    hex::encode(id)
+}
+
+#[tokio::test]
+async fn retention_takes_expired_traces_out_of_every_query() {
+    const DAY_NS: u64 = 86_400 * 1_000_000_000;
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start_with(meshscope::ServeArgs {
+        retention_age: Some("1d".into()),
+        ..args(dir.path())
+    })
+    .await;
+    let mut old = span(1);
+    old.start_time_unix_nano -= 3 * DAY_NS;
+    old.end_time_unix_nano -= 3 * DAY_NS;
+    ingest(
+        &server,
+        vec![
+            request("old-svc", vec![old]),
+            request("new-svc", vec![span(2)]),
+        ],
+    )
+    .await;
+    // in the head, both are served: retention never deletes rows that are not in a file
+    for n in [1, 2] {
+        let (status, _) = get(&server, &format!("/api/traces/{}", trace_hex(n))).await;
+        assert_eq!(status, StatusCode::OK, "trace {n} before the flush");
+    }
+    server.storage.flush().await.expect("flush");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (status, _) = get(&server, &format!("/api/traces/{}", trace_hex(1))).await;
+        if status == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired trace is still served ({status})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, _) = get(&server, &format!("/api/traces/{}", trace_hex(2))).await;
+    assert_eq!(status, StatusCode::OK, "the recent trace stays");
+    let (_, counts) = sql(&server, "SELECT service_name FROM spans").await;
+    assert_eq!(counts["rows"], json!([["new-svc"]]), "{counts}");
+    let metrics = reqwest::get(format!("http://{}/metrics", server.http_addr))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("meshscope_retention_files_total{reason=\"age\"} ")
+                && !l.ends_with(" 0")
+        ),
+        "{metrics}"
+    );
+    server.shutdown().await.expect("shutdown");
+}

@@ -55,6 +55,12 @@ pub struct ServeArgs {
     /// Keep merged-away files this long for queries already reading them (e.g. `5m`).
     #[arg(long, env = "MESHSCOPE_COMPACTION_GRACE", value_name = "DURATION")]
     pub compaction_grace: Option<String>,
+    /// Delete Parquet files whose newest row is older than this (e.g. `14d`; default: keep).
+    #[arg(long, env = "MESHSCOPE_RETENTION_AGE", value_name = "DURATION")]
+    pub retention_age: Option<String>,
+    /// Delete the oldest Parquet files while all of them take more than this many bytes.
+    #[arg(long, env = "MESHSCOPE_RETENTION_MAX_BYTES", value_name = "BYTES")]
+    pub retention_max_bytes: Option<u64>,
     /// Largest OTLP request body on the wire, in bytes.
     #[arg(long, env = "MESHSCOPE_MAX_REQUEST_BYTES", value_name = "BYTES")]
     pub max_request_bytes: Option<usize>,
@@ -123,6 +129,8 @@ pub struct StorageSection {
     pub compaction_target_bytes: Option<u64>,
     pub compaction_min_files: Option<usize>,
     pub compaction_grace: Option<String>,
+    pub retention_age: Option<String>,
+    pub retention_max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -245,6 +253,14 @@ impl Config {
                 Some(text) => parse_duration(text).context("compaction_grace")?,
                 None => defaults.compaction_grace,
             },
+            retention_age: match args.retention_age.as_ref().or(s.retention_age.as_ref()) {
+                Some(text) => Some(parse_duration(text).context("retention_age")?),
+                None => defaults.retention_age,
+            },
+            retention_max_bytes: args
+                .retention_max_bytes
+                .or(s.retention_max_bytes)
+                .or(defaults.retention_max_bytes),
         };
         let limit_defaults = Limits::default();
         let i = &file.ingest;
@@ -378,9 +394,18 @@ impl Config {
         if s.compaction_min_files < 2 {
             bail!("compaction_min_files must be at least 2");
         }
-        if s.compaction_target_bytes > 0 && s.compaction_grace < q.timeout {
+        if s.retention_age.is_some_and(|age| age.is_zero()) {
+            bail!("retention_age must be greater than zero (leave it out to keep every file)");
+        }
+        if s.retention_max_bytes == Some(0) {
+            bail!("retention_max_bytes must be greater than zero (leave it out for no limit)");
+        }
+        let deletes = s.compaction_target_bytes > 0
+            || s.retention_age.is_some()
+            || s.retention_max_bytes.is_some();
+        if deletes && s.compaction_grace < q.timeout {
             bail!(
-                "compaction_grace ({:?}) must be at least the query timeout ({:?}): a query may read a merged-away file until it ends",
+                "compaction_grace ({:?}) must be at least the query timeout ({:?}): a query may read a merged-away or expired file until it ends",
                 s.compaction_grace,
                 q.timeout
             );
@@ -396,22 +421,23 @@ impl Config {
     }
 }
 
-/// Parses durations such as `250ms`, `30s`, `5m`, `1h`.
+/// Parses durations such as `250ms`, `30s`, `5m`, `1h`, `14d`.
 pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .with_context(|| format!("invalid duration {text:?}: expected e.g. 250ms, 30s, 5m, 1h"))?;
+    let value: f64 = number.parse().with_context(|| {
+        format!("invalid duration {text:?}: expected e.g. 250ms, 30s, 5m, 1h, 14d")
+    })?;
     let seconds = match unit.trim() {
         "ms" => value / 1000.0,
         "s" | "" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        other => bail!("invalid duration unit {other:?} in {text:?}: use ms, s, m or h"),
+        "d" => value * 86_400.0,
+        other => bail!("invalid duration unit {other:?} in {text:?}: use ms, s, m, h or d"),
     };
     if !seconds.is_finite() || !(0.0..=1e9).contains(&seconds) {
         bail!("duration {text:?} is out of range");
@@ -515,6 +541,65 @@ mod tests {
     }
 
     #[test]
+    fn retention_comes_from_file_and_flags_and_is_off_by_default() {
+        let config = Config::merge(&ServeArgs::default(), &FileConfig::default()).expect("config");
+        assert_eq!(config.storage.retention_age, None);
+        assert_eq!(config.storage.retention_max_bytes, None);
+        let file = FileConfig::parse(
+            "[storage]\nretention_age = \"14d\"\nretention_max_bytes = 500000000000\n",
+        )
+        .expect("parse");
+        let config = Config::merge(&ServeArgs::default(), &file).expect("config");
+        assert_eq!(
+            config.storage.retention_age,
+            Some(Duration::from_secs(14 * 86_400))
+        );
+        assert_eq!(config.storage.retention_max_bytes, Some(500_000_000_000));
+        let args = ServeArgs {
+            retention_age: Some("72h".into()),
+            retention_max_bytes: Some(1 << 30),
+            ..Default::default()
+        };
+        let config = Config::merge(&args, &file).expect("config");
+        assert_eq!(
+            config.storage.retention_age,
+            Some(Duration::from_secs(72 * 3600))
+        );
+        assert_eq!(config.storage.retention_max_bytes, Some(1 << 30));
+
+        for (args, expect) in [
+            (
+                ServeArgs {
+                    retention_age: Some("0s".into()),
+                    ..Default::default()
+                },
+                "retention_age",
+            ),
+            (
+                ServeArgs {
+                    retention_max_bytes: Some(0),
+                    ..Default::default()
+                },
+                "retention_max_bytes",
+            ),
+            (
+                // retention deletes files a query may still read, as compaction does
+                ServeArgs {
+                    retention_age: Some("1d".into()),
+                    compaction_target_bytes: Some(0),
+                    compaction_grace: Some("1s".into()),
+                    query_timeout: Some("30s".into()),
+                    ..Default::default()
+                },
+                "compaction_grace",
+            ),
+        ] {
+            let err = Config::merge(&args, &FileConfig::default()).expect_err(expect);
+            assert!(err.to_string().contains(expect), "{err}");
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(
             parse_duration("250ms").expect("ms"),
@@ -524,6 +609,10 @@ mod tests {
         assert_eq!(
             parse_duration("1.5s").expect("s"),
             Duration::from_millis(1500)
+        );
+        assert_eq!(
+            parse_duration("14d").expect("d"),
+            Duration::from_secs(14 * 86_400)
         );
         assert!(parse_duration("5 weeks").is_err());
         assert!(parse_duration("").is_err());

@@ -65,9 +65,14 @@ impl Catalog {
 
     /// Takes out the files whose id `is_removed` picks, and returns them.
     fn remove(&mut self, is_removed: impl Fn(&Ulid) -> bool) -> Vec<ParquetFile> {
+        self.take(|file| is_removed(&file.relative.file_id))
+    }
+
+    /// Takes out the files `is_taken` picks, and returns them.
+    pub(crate) fn take(&mut self, is_taken: impl Fn(&ParquetFile) -> bool) -> Vec<ParquetFile> {
         let (gone, kept): (Vec<ParquetFile>, Vec<ParquetFile>) = std::mem::take(&mut self.files)
             .into_iter()
-            .partition(|f| is_removed(&f.relative.file_id));
+            .partition(|f| is_taken(f));
         for file in &gone {
             self.bytes -= file.size_bytes;
             self.rows -= file.rows;

@@ -237,6 +237,12 @@ pub struct StorageConfig {
     /// How long the files a merge replaced stay on disk after it, for queries that started
     /// before it; longer than the longest query.
     pub compaction_grace: Duration,
+    /// Files whose newest row is older than this (by the wall clock) are deleted; `None`
+    /// keeps them.
+    pub retention_age: Option<Duration>,
+    /// While the Parquet files of all tables take more bytes than this, the files with the
+    /// oldest rows are deleted; `None`: no limit.
+    pub retention_max_bytes: Option<u64>,
 }
 
 impl Default for StorageConfig {
@@ -254,6 +260,8 @@ impl Default for StorageConfig {
             compaction_target_bytes: 128 << 20,
             compaction_min_files: 8,
             compaction_grace: Duration::from_secs(300),
+            retention_age: None,
+            retention_max_bytes: None,
         }
     }
 }
@@ -279,6 +287,16 @@ impl StorageConfig {
         if self.compaction_min_files < 2 {
             return Err(Error::InvalidConfig(
                 "compaction_min_files must be at least 2".into(),
+            ));
+        }
+        if self.retention_age.is_some_and(|age| age.is_zero()) {
+            return Err(Error::InvalidConfig(
+                "retention_age must be greater than zero (leave it out to keep every file)".into(),
+            ));
+        }
+        if self.retention_max_bytes == Some(0) {
+            return Err(Error::InvalidConfig(
+                "retention_max_bytes must be greater than zero (leave it out for no limit)".into(),
             ));
         }
         if self.flush_max_age.is_zero() {

@@ -8,7 +8,8 @@
 //! or [`flush`](Storage::flush)) moves head rows into immutable Parquet files, one per table
 //! and UTC hour, sorted and with bloom filters. Compaction ([`compact`](Storage::compact), and
 //! the background task) merges an hour's small files into larger ones by copying their row
-//! groups:
+//! groups. Retention ([`apply_retention`](Storage::apply_retention), and the background task)
+//! deletes whole files by age and by the total size of the files:
 //!
 //! ```text
 //! <data>/wal/<first-seq>.wal, checkpoint.json
@@ -38,6 +39,8 @@
 //! - A merge is exactly-once across crashes: the merged file is staged, then renamed into place
 //!   (the commit); it replaces its sources in the catalog under the state lock, and the sources
 //!   are deleted after a grace. Its footer names them, so `open` deletes any still on disk.
+//! - Retention takes whole files out of the catalog under the state lock and deletes them after
+//!   the same grace; it never touches the head, so no row is deleted before it is in a file.
 //! - A torn WAL tail is cut at the first bad record; garbage is never replayed.
 //! - After a failed WAL write or fsync, or a committed flush that could not be moved into
 //!   place, the store refuses writes ([`Error::Poisoned`]) until a restart recovers from disk.
@@ -56,6 +59,7 @@ mod key_index;
 mod parquet_file;
 mod path;
 mod recovery;
+mod retention;
 mod self_metrics;
 mod stitch;
 mod storage;
@@ -74,6 +78,7 @@ pub use crate::{
     key_index::KeyIndex,
     parquet_file::{EncodedFile, ParquetFile, encode_parquet, read_parquet_file},
     path::{PartitionDate, PartitionHour, PartitionedPath},
+    retention::RetentionStats,
     self_metrics::describe_metrics,
     storage::{Storage, StorageStats, TableSnapshot, TableStats},
 };

@@ -13,6 +13,8 @@ pub(crate) const FLUSH_SECONDS: &str = "meshscope_flush_seconds";
 pub(crate) const COMPACTION_TOTAL: &str = "meshscope_compaction_total";
 pub(crate) const COMPACTION_FILES_TOTAL: &str = "meshscope_compaction_files_total";
 pub(crate) const COMPACTION_BYTES_TOTAL: &str = "meshscope_compaction_bytes_total";
+pub(crate) const RETENTION_FILES_TOTAL: &str = "meshscope_retention_files_total";
+pub(crate) const RETENTION_BYTES_TOTAL: &str = "meshscope_retention_bytes_total";
 pub(crate) const HEAD_BYTES: &str = "meshscope_head_bytes";
 pub(crate) const HEAD_ROWS: &str = "meshscope_head_rows";
 
@@ -69,6 +71,16 @@ pub fn describe_metrics() {
         COMPACTION_BYTES_TOTAL,
         Unit::Bytes,
         "bytes of parquet files written by merges"
+    );
+    metrics::describe_counter!(
+        RETENTION_FILES_TOTAL,
+        Unit::Count,
+        "parquet files taken out by retention, by reason (age, size)"
+    );
+    metrics::describe_counter!(
+        RETENTION_BYTES_TOTAL,
+        Unit::Bytes,
+        "bytes of parquet files taken out by retention"
     );
     metrics::describe_gauge!(
         HEAD_BYTES,

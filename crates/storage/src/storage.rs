@@ -439,6 +439,7 @@ impl Storage {
                         if let Err(e) = crate::compaction::compact(&inner).await {
                             tracing::error!(error = %e, "background compaction failed");
                         }
+                        crate::retention::apply(&inner, crate::retention::now_ns()).await;
                         crate::compaction::delete_obsolete(&inner, false).await;
                         compacting.store(false, Ordering::Release);
                     });
@@ -459,6 +460,17 @@ impl Storage {
     pub async fn compact(&self) -> Result<crate::compaction::CompactionStats> {
         self.inner.check_usable()?;
         let stats = crate::compaction::compact(&self.inner).await?;
+        crate::compaction::delete_obsolete(&self.inner, false).await;
+        Ok(stats)
+    }
+
+    /// Applies retention now (see `retention_age` and `retention_max_bytes` of
+    /// [`StorageConfig`]): files older than the age, then the files with the oldest rows while
+    /// all files together are over the size, leave snapshots at once and are deleted
+    /// `compaction_grace` later. The background task does the same after each round of merges.
+    pub async fn apply_retention(&self) -> Result<crate::retention::RetentionStats> {
+        self.inner.check_usable()?;
+        let stats = crate::retention::apply(&self.inner, crate::retention::now_ns()).await;
         crate::compaction::delete_obsolete(&self.inner, false).await;
         Ok(stats)
     }

@@ -9,6 +9,7 @@ use super::*;
 use crate::config::SyncPolicy;
 use crate::flush::FlushPoint;
 use crate::path::{PartitionHour, PartitionedPath};
+use crate::retention::{self, RetentionStats};
 use crate::test_util::{
     BASE_NS, HOUR_NS, assert_exactly_once, batch, config, ids_of, is_sorted_by_trace_then_time,
     other_spec, snapshot_ids, spec,
@@ -222,6 +223,16 @@ async fn invalid_specs_and_configs_are_refused() {
         ..config(dir.path())
     };
     assert!(Storage::open(zero_rows, vec![spec()]).await.is_err());
+    for (config, expect) in [
+        (
+            retaining(dir.path(), Some(Duration::ZERO), None),
+            "retention_age",
+        ),
+        (retaining(dir.path(), None, Some(0)), "retention_max_bytes"),
+    ] {
+        let err = Storage::open(config, vec![spec()]).await.unwrap_err();
+        assert!(err.to_string().contains(expect), "{err}");
+    }
 }
 
 #[tokio::test]
@@ -1067,6 +1078,115 @@ async fn the_background_task_merges_small_files() {
     assert_exactly_once(&storage.snapshot("spans").unwrap(), 0..400);
     eventually("the sources' deletion", || {
         parquet_files_on_disk(dir.path()).len() == 1
+    })
+    .await;
+    storage.shutdown().await.unwrap();
+    background.await.unwrap();
+}
+
+/// A config with retention by `age` and `max_bytes`, and a grace of an hour.
+fn retaining(dir: &Path, age: Option<Duration>, max_bytes: Option<u64>) -> StorageConfig {
+    StorageConfig {
+        retention_age: age,
+        retention_max_bytes: max_bytes,
+        compaction_grace: Duration::from_secs(3600),
+        ..config(dir)
+    }
+}
+
+/// Rows `ids` of table `table` at `hour` hours after `BASE_NS`, flushed into one file.
+async fn file_at_hour(storage: &Storage, table: &str, hour: i64, ids: std::ops::Range<u64>) {
+    let rows = crate::test_util::batch_with(ids, |id| BASE_NS + hour * HOUR_NS + id as i64);
+    storage.append(table, rows).await.unwrap();
+    storage.flush().await.unwrap();
+}
+
+#[tokio::test]
+async fn retention_by_age_takes_out_files_whose_newest_row_is_older() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open_with(retaining(
+        dir.path(),
+        Some(Duration::from_secs(90 * 60)),
+        None,
+    ))
+    .await;
+    file_at_hour(&storage, "spans", 0, 0..100).await;
+    file_at_hour(&storage, "spans", 1, 100..200).await;
+    file_at_hour(&storage, "events", 0, 300..310).await;
+    // rows of the oldest hour still in the head are not touched
+    let unflushed = crate::test_util::batch_with(200..210, |id| BASE_NS + id as i64);
+    storage.append("spans", unflushed).await.unwrap();
+    assert_eq!(parquet_files_on_disk(dir.path()).len(), 2);
+
+    // two hours after the first hour: its files are 2 h old, the second hour's 1 h
+    let now = BASE_NS + 2 * HOUR_NS;
+    let stats = retention::apply(&storage.inner, now).await;
+    assert_eq!(stats.files_expired, 2, "{stats:?}");
+    assert_eq!((stats.files_over_size, stats.rows), (0, 110));
+    assert!(stats.bytes > 0);
+    assert_exactly_once(&storage.snapshot("spans").unwrap(), 100..210);
+    assert_exactly_once(&storage.snapshot("events").unwrap(), 0..0);
+    // a second pass finds nothing more to do
+    assert_eq!(
+        retention::apply(&storage.inner, now).await,
+        RetentionStats::default()
+    );
+    // deleted after the grace, which has not passed: a query reading them still can
+    assert_eq!(parquet_files_on_disk(dir.path()).len(), 2);
+    crate::compaction::delete_obsolete(&storage.inner, true).await;
+    assert_eq!(parquet_files_on_disk(dir.path()).len(), 1);
+    storage.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn retention_by_size_takes_out_the_oldest_files_of_any_table_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path()).await;
+    file_at_hour(&storage, "events", 0, 0..50).await;
+    file_at_hour(&storage, "spans", 1, 100..200).await;
+    file_at_hour(&storage, "spans", 2, 200..300).await;
+    file_at_hour(&storage, "spans", 3, 300..400).await;
+    let sizes: Vec<u64> = storage
+        .snapshot("spans")
+        .unwrap()
+        .files
+        .iter()
+        .map(|f| f.size_bytes)
+        .collect();
+    assert_eq!(sizes.len(), 3);
+    storage.shutdown().await.unwrap();
+    drop(storage);
+
+    // room for the two newest files and a little more, not for a third
+    let limit = sizes[1] + sizes[2] + 1;
+    let storage = open_with(retaining(dir.path(), None, Some(limit))).await;
+    let stats = storage.apply_retention().await.unwrap();
+    assert_eq!(stats.files_over_size, 2, "{stats:?}");
+    assert_eq!((stats.files_expired, stats.rows), (0, 150));
+    assert_exactly_once(&storage.snapshot("events").unwrap(), 0..0);
+    assert_exactly_once(&storage.snapshot("spans").unwrap(), 200..400);
+    let left: u64 = storage.stats().tables.iter().map(|t| t.file_bytes).sum();
+    assert!(left <= limit, "{left} bytes left, limit {limit}");
+    // the files taken out are deleted at shutdown at the latest
+    storage.shutdown().await.unwrap();
+    drop(storage);
+    let storage = open(dir.path()).await;
+    assert_exactly_once(&storage.snapshot("spans").unwrap(), 200..400);
+    assert_eq!(storage.snapshot("events").unwrap().files.len(), 0);
+}
+
+#[tokio::test]
+async fn the_background_task_applies_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    // BASE_NS lies days before any clock this test runs on
+    let mut config = retaining(dir.path(), Some(Duration::from_secs(3600)), None);
+    config.compaction_grace = Duration::ZERO;
+    let storage = open_with(config).await;
+    file_at_hour(&storage, "spans", 0, 0..100).await;
+    let background = storage.start_background();
+    eventually("retention", || {
+        storage.snapshot("spans").unwrap().files.is_empty()
+            && parquet_files_on_disk(dir.path()).is_empty()
     })
     .await;
     storage.shutdown().await.unwrap();
