@@ -33,11 +33,12 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
-    /// The query engine is not there yet (the server is replaying its write-ahead log).
+    /// The query engine or the service graph is not there yet (the server is replaying its
+    /// write-ahead log, then the stored spans the graph has not counted).
     pub fn not_ready() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: replaying the write-ahead log",
+            "not ready: replaying the write-ahead log and resuming the service graph",
         )
     }
 

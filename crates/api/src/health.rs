@@ -57,7 +57,7 @@ async fn readyz(State(state): State<ApiState>) -> Response {
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: replaying the write-ahead log\n",
+            "not ready: replaying the write-ahead log and resuming the service graph\n",
         )
             .into_response()
     }

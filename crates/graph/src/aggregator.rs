@@ -264,7 +264,33 @@ pub struct Aggregator {
     scratch: String,
 }
 
-/// The columns of a `spans` batch the aggregator reads.
+/// The `spans` columns [`Aggregator::observe`] reads; a batch of only these (those present)
+/// counts exactly as the whole row does. A caller that reads spans back from files to replay
+/// them reads no others.
+pub const SPAN_COLUMNS: &[&str] = &[
+    span_col::TRACE_ID,
+    span_col::SPAN_ID,
+    span_col::PARENT_SPAN_ID,
+    span_col::SERVICE_NAME,
+    span_col::NAME,
+    span_col::KIND,
+    span_col::START_TIME,
+    span_col::END_TIME,
+    span_col::DURATION_NS,
+    span_col::STATUS_CODE,
+    promoted::HTTP_STATUS_CODE,
+    promoted::RPC_GRPC_STATUS_CODE,
+    promoted::PEER_SERVICE,
+    promoted::DB_SYSTEM,
+    promoted::DB_NAME,
+    promoted::MESSAGING_SYSTEM,
+    promoted::MESSAGING_DESTINATION,
+    promoted::SERVER_ADDRESS,
+    promoted::HTTP_URL,
+    span_col::ATTRIBUTES,
+];
+
+/// The columns of a `spans` batch the aggregator reads (see [`SPAN_COLUMNS`]).
 struct SpanColumns<'a> {
     trace_id: StrCol<'a>,
     span_id: StrCol<'a>,

@@ -111,7 +111,7 @@ mod test_support;
 mod tests;
 
 pub use crate::{
-    aggregator::{Aggregator, AggregatorConfig, OVERFLOW_SERIES, Stats, Watermark},
+    aggregator::{Aggregator, AggregatorConfig, OVERFLOW_SERIES, SPAN_COLUMNS, Stats, Watermark},
     error::{Error, Result},
     graph::{
         Dependency, GraphEdge, GraphNode, GraphQuery, ServiceGraph, jaeger_dependencies,

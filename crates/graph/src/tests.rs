@@ -329,6 +329,34 @@ fn generated_topology_yields_exactly_its_edges_and_counts() {
 }
 
 #[test]
+fn spans_read_back_with_only_the_span_columns_count_as_whole_rows() {
+    let mut rng = Rng::new(7);
+    let batches = shuffled_batches(topology(BASE), &mut rng);
+    let project = |b: &RecordBatch| {
+        let schema = b.schema();
+        let kept: Vec<usize> = SPAN_COLUMNS
+            .iter()
+            .filter_map(|name| schema.index_of(name).ok())
+            .collect();
+        assert!(
+            kept.len() < b.num_columns(),
+            "the projection leaves columns out"
+        );
+        b.project(&kept).unwrap()
+    };
+    let (mut whole, mut projected) = (aggregator(), aggregator());
+    for (k, b) in batches.iter().enumerate() {
+        let now = BASE + 90 * SEC + k as i64 * 5 * MS;
+        whole.observe(b, now).unwrap();
+        projected.observe(&project(b), now).unwrap();
+    }
+    let end = BASE + 10 * MINUTE_NS;
+    let (expected, got) = (whole.drain(end).unwrap(), projected.drain(end).unwrap());
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected);
+}
+
+#[test]
 fn the_graph_of_the_topology_has_typed_nodes_and_red() {
     let mut rng = Rng::new(7);
     let mut agg = aggregator();

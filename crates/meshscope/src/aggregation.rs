@@ -26,11 +26,14 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::TimestampNanosecondType;
 use meshscope_api::{AggregateSource, LoadedAggregates};
 use meshscope_graph::{
-    Aggregator, AggregatorConfig, HOUR_NS, SERVICE_EDGES, SERVICE_EDGES_HOURLY, SPAN_METRICS,
-    SPAN_METRICS_HOURLY, TimeRange, Watermark, hour_of, hours_to_roll_up, rollup_hour,
+    Aggregator, AggregatorConfig, HOUR_NS, SERVICE_EDGES, SERVICE_EDGES_HOURLY, SPAN_COLUMNS,
+    SPAN_METRICS, SPAN_METRICS_HOURLY, TimeRange, Watermark, hour_of, hours_to_roll_up,
+    rollup_hour,
 };
 use meshscope_model::spans;
-use meshscope_storage::{ParquetFile, Storage, TableSnapshot, read_parquet_file};
+use meshscope_storage::{
+    ParquetFile, Storage, TableSnapshot, read_parquet_columns, read_parquet_file,
+};
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -148,7 +151,9 @@ impl Aggregation {
                 .collect();
             files.sort_by_key(|f| f.min_time_ns);
             for file in files {
-                for batch in read_parquet_file(&file.path)
+                // only the columns the aggregator reads: the maps, events and links it does
+                // not read are most of a row's decoding
+                for batch in read_parquet_columns(&file.path, SPAN_COLUMNS)
                     .with_context(|| format!("replaying spans from {}", file.path.display()))?
                 {
                     replayed += batch.num_rows() as u64;

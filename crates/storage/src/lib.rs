@@ -76,7 +76,9 @@ pub use crate::{
     error::{Error, Result},
     flush::FlushStats,
     key_index::KeyIndex,
-    parquet_file::{EncodedFile, ParquetFile, encode_parquet, read_parquet_file},
+    parquet_file::{
+        EncodedFile, ParquetFile, encode_parquet, read_parquet_columns, read_parquet_file,
+    },
     path::{PartitionDate, PartitionHour, PartitionedPath},
     retention::RetentionStats,
     self_metrics::describe_metrics,

@@ -12,9 +12,9 @@ use arrow::row::{RowConverter, Rows, SortField};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use parquet::arrow::ArrowSchemaConverter;
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, compute_leaves};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, ParquetMetaData, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -690,6 +690,24 @@ pub fn read_parquet_file(path: &Path) -> Result<Vec<RecordBatch>> {
     Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
+/// Reads every row of a Parquet file, only the top-level columns named in `columns` (those the
+/// file has), with the plain `parquet::arrow` reader.
+pub fn read_parquet_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordBatch>> {
+    let file = File::open(path).at(path)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let roots: Vec<usize> = builder
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, field)| columns.contains(&field.name().as_str()))
+        .map(|(index, _)| index)
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder.with_projection(mask).build()?;
+    Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
 /// The Arrow schema stored in a Parquet file.
 #[cfg(test)]
 pub(crate) fn file_schema(path: &Path) -> Result<arrow::datatypes::SchemaRef> {
@@ -1154,6 +1172,20 @@ mod tests {
         );
         assert_eq!(described.keys, files[0].keys);
         assert!(described.keys.covers("trace_id"));
+
+        // only the named columns the file has, every row, in file order
+        let some = read_parquet_columns(&path, &["name", "id", "no_such_column"]).unwrap();
+        let names: Vec<String> = some[0]
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, ["id", "name"]);
+        let whole = arrow::compute::concat_batches(&rows[0].schema(), &rows).unwrap();
+        let some = arrow::compute::concat_batches(&some[0].schema(), &some).unwrap();
+        assert_eq!(some.column(0), whole.column(0));
+        assert_eq!(some.column(1), whole.column(3));
     }
 
     #[test]
