@@ -413,7 +413,8 @@ impl Storage {
 
     /// Starts the task that flushes a table when its head is over `flush_max_bytes`, all heads
     /// are over half of `head_limit_bytes`, or a batch waited `flush_max_age`, and that merges
-    /// small files (see [`Storage::compact`]) beside the flushes. It stops after
+    /// small files (see [`Storage::compact`]) and then applies retention (see
+    /// [`Storage::apply_retention`]) beside the flushes. It stops after
     /// `shutdown` or when the last `Storage` handle is dropped. Needs a tokio runtime.
     pub fn start_background(&self) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(&self.inner);
