@@ -37,7 +37,7 @@ use crate::self_metrics as m;
 use crate::stitch::{StitchSource, stitch};
 use crate::storage::Inner;
 
-/// What one call of [`compact`] did.
+/// What one call of [`Storage::compact`](crate::Storage::compact) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompactionStats {
     /// Merged files written.

@@ -21,7 +21,8 @@ use crate::compaction::Obsolete;
 use crate::self_metrics as m;
 use crate::storage::Inner;
 
-/// What one pass of retention took out (see [`Storage::apply_retention`](crate::Storage::apply_retention)).
+/// What one pass of retention took out (see
+/// [`Storage::apply_retention`](crate::Storage::apply_retention)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetentionStats {
     /// Files older than `retention_age`.
