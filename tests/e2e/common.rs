@@ -34,6 +34,16 @@ pub async fn start_with(args: ServeArgs) -> Server {
     Server::start(config).await.expect("server starts")
 }
 
+/// The server's `/metrics` page.
+pub async fn metrics_text(server: &Server) -> String {
+    reqwest::get(format!("http://{}/metrics", server.http_addr))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 pub fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

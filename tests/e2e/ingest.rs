@@ -229,12 +229,7 @@ async fn bad_http_input_gets_clear_errors_and_harms_nothing() {
     for n in [10, 15, 16] {
         assert_eq!(ids.get(&span_hex(n)), Some(&1), "span {n}");
     }
-    let metrics = reqwest::get(format!("http://{}/metrics", server.http_addr))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(&server).await;
     assert!(
         metrics.contains("meshscope_spans_accepted_total"),
         "{metrics}"

@@ -419,15 +419,7 @@ async fn every_endpoint_answers_the_same_from_head_parquet_and_both() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(absent["errors"][0]["code"], 404);
 
-    let (_, metrics) = (
-        (),
-        reqwest::get(format!("http://{}/metrics", server.http_addr))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text"),
-    );
+    let metrics = metrics_text(&server).await;
     assert!(
         metrics.contains("meshscope_query_seconds"),
         "query latencies in /metrics"
@@ -569,12 +561,7 @@ async fn retention_takes_expired_traces_out_of_every_query() {
     assert_eq!(status, StatusCode::OK, "the recent trace stays");
     let (_, counts) = sql(&server, "SELECT service_name FROM spans").await;
     assert_eq!(counts["rows"], json!([["new-svc"]]), "{counts}");
-    let metrics = reqwest::get(format!("http://{}/metrics", server.http_addr))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(&server).await;
     assert!(
         metrics.lines().any(
             |l| l.starts_with("meshscope_retention_files_total{reason=\"age\"} ")

@@ -877,12 +877,7 @@ async fn invalid_points_and_records_are_rejected_one_by_one() {
     );
 
     // the self-metrics count by signal and protocol
-    let text = reqwest::get(format!("http://{}/metrics", server.http_addr))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = metrics_text(&server).await;
     // (the recorder is shared by every test of this process: at least these counts)
     let counter = |prefix: &str| -> f64 {
         text.lines()

@@ -160,14 +160,7 @@ pub(crate) async fn compact(inner: &Arc<Inner>) -> Result<CompactionStats> {
             }
         };
         inner.remove_staging(merge_id).await;
-        let due = Instant::now() + inner.config.compaction_grace;
-        inner
-            .obsolete
-            .lock()
-            .extend(gone.iter().map(|file| Obsolete {
-                due,
-                relative: file.relative.to_relative_path(),
-            }));
+        retire(inner, &gone);
         stats.merges += 1;
         stats.files_replaced += gone.len();
         stats.rows += rows;
@@ -227,6 +220,19 @@ fn write_merged(inner: &Inner, merge_id: Ulid, merge: &Merge) -> Result<(usize, 
     );
     let replaced_bytes = merge.files.iter().map(|f| f.size_bytes).sum();
     Ok((merge.table, file, replaced_bytes))
+}
+
+/// Queues files that left the catalog (replaced by a merge, or expired) for deletion once
+/// `compaction_grace` has passed, so that queries already reading them finish.
+pub(crate) fn retire(inner: &Inner, files: &[ParquetFile]) {
+    let due = Instant::now() + inner.config.compaction_grace;
+    inner
+        .obsolete
+        .lock()
+        .extend(files.iter().map(|file| Obsolete {
+            due,
+            relative: file.relative.to_relative_path(),
+        }));
 }
 
 /// Step 5: deletes the replaced files whose grace has passed (all of them with `all`).

@@ -15,9 +15,8 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::compaction::Obsolete;
 use crate::self_metrics as m;
 use crate::storage::Inner;
 
@@ -110,14 +109,7 @@ pub(crate) async fn apply(inner: &Arc<Inner>, now_ns: i64) -> RetentionStats {
     }
     stats.rows = gone.iter().map(|f| f.rows).sum();
     stats.bytes = gone.iter().map(|f| f.size_bytes).sum();
-    let due = Instant::now() + inner.config.compaction_grace;
-    inner
-        .obsolete
-        .lock()
-        .extend(gone.iter().map(|file| Obsolete {
-            due,
-            relative: file.relative.to_relative_path(),
-        }));
+    crate::compaction::retire(inner, &gone);
     for (reason, files) in [
         ("age", stats.files_expired),
         ("size", stats.files_over_size),
