@@ -36,7 +36,9 @@ echo "== web UI (tests/ui, headless Chromium)"
 MESHSCOPE_BIN="$bin" bash tests/ui/run.sh
 
 echo "== benchmark harness, a small run (benches/src/main.rs against the debug build)"
-cargo build --locked -p meshscope -p meshscope-loadgen -p meshscope-bench
+# --workspace --tests: the features of `cargo test` above, so that no dependency is built twice
+# (building only the three packages drops dev-dependency features and rebuilt half the tree)
+cargo build --locked --workspace --bins --tests
 debug_dir="${CARGO_TARGET_DIR:-$PWD/target}/debug"
 harness_out="$(mktemp -d)"
 "$debug_dir/meshscope-bench" --bin-dir "$debug_dir" --spans 6000 --runs 1 --batch-spans 500 \

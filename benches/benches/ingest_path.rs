@@ -7,7 +7,8 @@
 //! as many threads as a flush does on this machine.
 //! `flush_a_full_head` encodes, on one thread, as many spans as a flush of the default head
 //! holds (`HEAD_BATCHES` requests), where rows are gathered from far more memory than a cache
-//! holds. `INGEST_PATH_PARQUET_DIR=<dir>` keeps the encoded files there.
+//! holds. The `floor_*` benchmarks run the required crates alone on the same spans (see
+//! [`floors`]). `INGEST_PATH_PARQUET_DIR=<dir>` keeps the encoded files there.
 
 use arrow::record_batch::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -137,6 +138,7 @@ fn ingest_path(c: &mut Criterion) {
                 .len()
         })
     });
+    floors(&mut group, &payloads, &batches);
     drop(batches);
     let head: Vec<_> = requests(HEAD_BATCHES).iter().map(|p| to_arrow(p)).collect();
     let head_bytes: usize = head.iter().map(RecordBatch::get_array_memory_size).sum();
@@ -154,6 +156,83 @@ fn ingest_path(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// What the required crates alone cost for the two halves of the path, with none of meshscope's
+/// code between them: `opentelemetry-proto`'s prost decoding of the requests into owned
+/// messages (what any Rust OTLP receiver does at the least), and the `parquet` crate's
+/// `ArrowWriter` writing the same columns, already sorted, with zstd and otherwise default
+/// properties. Their sum bounds from below what decode → Arrow → Parquet can cost per span
+/// with this schema on this machine.
+fn floors(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    payloads: &[Vec<u8>],
+    batches: &[RecordBatch],
+) {
+    use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use prost::Message;
+
+    group.bench_function("floor_prost_decode", |b| {
+        b.iter(|| {
+            payloads
+                .iter()
+                .map(|p| {
+                    let request = ExportTraceServiceRequest::decode(p.as_slice()).expect("decode");
+                    request.resource_spans.len()
+                })
+                .sum::<usize>()
+        })
+    });
+
+    let all = concat_batches(&batches[0].schema(), batches).expect("concat");
+    let sort_by = |name: &str| SortColumn {
+        values: all.column_by_name(name).expect("sort column").clone(),
+        options: None,
+    };
+    let order = lexsort_to_indices(
+        &[
+            sort_by(meshscope_model::spans::col::TRACE_ID),
+            sort_by(meshscope_model::spans::col::START_TIME),
+        ],
+        None,
+    )
+    .expect("sort");
+    let sorted = take_record_batch(&all, &order).expect("take");
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("level")))
+        .set_max_row_group_row_count(Some(65_536))
+        .build();
+    let write = |properties: &WriterProperties| {
+        let mut out = Vec::with_capacity(1 << 20);
+        let mut writer = ArrowWriter::try_new(&mut out, sorted.schema(), Some(properties.clone()))
+            .expect("writer");
+        writer.write(&sorted).expect("write");
+        writer.close().expect("close");
+        out.len()
+    };
+    eprintln!(
+        "ingest_path: floor: ArrowWriter, zstd 3, defaults: {:.1} bytes/span",
+        write(&properties) as f64 / sorted.num_rows() as f64
+    );
+    group.bench_function("floor_arrow_writer_sorted", |b| {
+        b.iter(|| write(&properties))
+    });
+    // the least the writer can do: no compression, no dictionaries, no statistics
+    let plain = WriterProperties::builder()
+        .set_compression(Compression::UNCOMPRESSED)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_max_row_group_row_count(Some(65_536))
+        .build();
+    eprintln!(
+        "ingest_path: floor: ArrowWriter, uncompressed, plain: {:.1} bytes/span",
+        write(&plain) as f64 / sorted.num_rows() as f64
+    );
+    group.bench_function("floor_arrow_writer_plain", |b| b.iter(|| write(&plain)));
 }
 
 criterion_group!(benches, ingest_path);
