@@ -28,6 +28,8 @@ impl Server {
                 "127.0.0.1:0",
                 "--http-addr",
                 "127.0.0.1:0",
+                "--zipkin-addr",
+                "127.0.0.1:0",
             ])
             .arg("--data-dir")
             .arg(data)

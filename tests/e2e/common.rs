@@ -19,6 +19,7 @@ pub fn args(dir: &Path) -> ServeArgs {
         otlp_grpc_addr: any,
         otlp_http_addr: any,
         http_addr: any,
+        zipkin_addr: Some("127.0.0.1:0".into()),
         data_dir: Some(dir.to_path_buf()),
         log: Some("warn".into()),
         ..Default::default()

@@ -29,6 +29,8 @@ fn spawn(dir: &Path, extra: &[&str]) -> Process {
             "127.0.0.1:0",
             "--http-addr",
             "127.0.0.1:0",
+            "--zipkin-addr",
+            "127.0.0.1:0",
         ])
         .arg("--data-dir")
         .arg(dir)

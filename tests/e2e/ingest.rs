@@ -580,3 +580,189 @@ async fn overload_is_refused_with_retry_after() {
     drop(client);
     server.shutdown().await.expect("shutdown");
 }
+
+/// Posts a Zipkin v2 body to `path` on the Zipkin port.
+async fn post_zipkin(
+    server: &meshscope::Server,
+    path: &str,
+    content_type: Option<&str>,
+    gzipped: bool,
+    body: Vec<u8>,
+) -> (StatusCode, String) {
+    let addr = server.zipkin_addr.expect("zipkin receiver on");
+    let mut request = reqwest::Client::new().post(format!("http://{addr}{path}"));
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let body = if gzipped {
+        request = request.header("content-encoding", "gzip");
+        gzip(&body)
+    } else {
+        body
+    };
+    let response = request.body(body).send().await.expect("send");
+    let status = response.status();
+    (status, response.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn zipkin_v2_json_is_stored_like_otlp_and_bad_input_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = args(dir.path());
+    args.max_request_bytes = Some(64 << 10);
+    let server = start_with(args).await;
+    let micros = now_ns() / 1_000;
+    // what Envoy sends for a call from frontend to backend: a client span and the server's
+    let body = serde_json::json!([
+        {
+            "traceId": "463ac35c9f6413ad", "id": "a2fb4a1d1a96d312", "name": "get /cart",
+            "kind": "CLIENT", "timestamp": micros, "duration": 2500,
+            "localEndpoint": {"serviceName": "frontend", "ipv4": "10.0.0.1"},
+            "remoteEndpoint": {"serviceName": "backend", "ipv4": "10.0.0.2", "port": 8080},
+            "tags": {"http.method": "GET", "http.url": "http://backend:8080/cart"}
+        },
+        {
+            "traceId": "463ac35c9f6413ad", "id": "b7ad6b7169203331", "parentId": "a2fb4a1d1a96d312",
+            "name": "get /cart", "kind": "SERVER", "timestamp": micros + 300, "duration": 1800,
+            "localEndpoint": {"serviceName": "backend", "ipv4": "10.0.0.2", "port": 8080},
+            "annotations": [{"timestamp": micros + 400, "value": "cache miss"}],
+            "tags": {"http.method": "GET", "http.status_code": "500", "error": "upstream reset"},
+            "shared": true
+        }
+    ]);
+    let (status, text) = post_zipkin(
+        &server,
+        "/api/v2/spans",
+        Some("application/json"),
+        true,
+        serde_json::to_vec(&body).expect("json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+
+    let rows = stored_rows(&server.storage);
+    assert_eq!(counts(strings(&rows, "service_name")).len(), 2);
+    let trace = format!("{:0>32}", "463ac35c9f6413ad");
+    let (batch, client) = rows
+        .iter()
+        .find_map(|b| {
+            (0..b.num_rows())
+                .find(|&r| value(b, "kind", r) == "client")
+                .map(|r| (b.clone(), r))
+        })
+        .expect("client span");
+    assert_eq!(value(&batch, "trace_id", client), trace);
+    assert_eq!(value(&batch, "service_name", client), "frontend");
+    assert_eq!(value(&batch, "duration_ns", client), "2500000");
+    assert_eq!(value(&batch, "status_code", client), "unset");
+    let attributes = map_entries(&batch, "attributes", client);
+    assert_eq!(attributes["peer.service"], "backend");
+    assert_eq!(attributes["network.peer.port"], "8080");
+    assert_eq!(attributes["http.method"], "GET");
+    let (batch, server_row) = rows
+        .iter()
+        .find_map(|b| {
+            (0..b.num_rows())
+                .find(|&r| value(b, "kind", r) == "server")
+                .map(|r| (b.clone(), r))
+        })
+        .expect("server span");
+    assert_eq!(value(&batch, "service_name", server_row), "backend");
+    assert_eq!(
+        value(&batch, "parent_span_id", server_row),
+        "a2fb4a1d1a96d312"
+    );
+    assert_eq!(value(&batch, "status_code", server_row), "error");
+    assert_eq!(
+        value(&batch, "status_message", server_row),
+        "upstream reset"
+    );
+    assert!(!map_entries(&batch, "attributes", server_row).contains_key("error"));
+
+    // the query API serves it like any trace
+    let response = reqwest::get(format!("http://{}/api/traces/{trace}", server.http_addr))
+        .await
+        .expect("get");
+    let jaeger: serde_json::Value =
+        serde_json::from_slice(&response.bytes().await.expect("body")).expect("json");
+    assert_eq!(jaeger["data"][0]["spans"].as_array().map(Vec::len), Some(2));
+
+    // bad input: a clear refusal, and nothing accepted before is harmed
+    let zero_id = serde_json::json!([
+        {"traceId": "1", "id": "1", "timestamp": micros},
+        {"traceId": "1", "id": "0000000000000000", "timestamp": micros}
+    ]);
+    let too_big = vec![b' '; 65 << 10];
+    // path, content type, body, status, message
+    type Case = (
+        &'static str,
+        Option<&'static str>,
+        Vec<u8>,
+        StatusCode,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "/api/v2/spans",
+            Some("application/json"),
+            b"[{".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid Zipkin v2 JSON",
+        ),
+        (
+            "/api/v2/spans",
+            None,
+            br#"[{"traceId": "1", "id": "1"}]"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "span 0: timestamp is missing",
+        ),
+        (
+            "/api/v2/spans",
+            Some("application/json"),
+            serde_json::to_vec(&zero_id).expect("json"),
+            StatusCode::BAD_REQUEST,
+            "1 of 2 spans rejected, the others were stored",
+        ),
+        (
+            "/api/v2/spans",
+            Some("application/x-protobuf"),
+            vec![0x0a, 0x00],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Zipkin protobuf is not supported",
+        ),
+        (
+            "/api/v1/spans",
+            Some("application/json"),
+            b"[]".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Zipkin v1 API is not served",
+        ),
+        (
+            "/api/v2/spans",
+            Some("application/json"),
+            too_big,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "exceeds the limit",
+        ),
+    ];
+    for (path, content_type, body, want, message) in cases {
+        let (status, text) = post_zipkin(&server, path, content_type, false, body).await;
+        assert_eq!(status, want, "{path} {content_type:?}: {text}");
+        assert!(text.contains(message), "{path} {content_type:?}: {text}");
+    }
+    assert_eq!(
+        stored_rows(&server.storage)
+            .iter()
+            .map(|b| b.num_rows())
+            .sum::<usize>(),
+        3
+    );
+    let (status, text) = post_zipkin(&server, "/api/v2/spans", None, false, b"[]".to_vec()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    let metrics = metrics_text(&server).await;
+    assert!(
+        metrics.contains(r#"meshscope_spans_accepted_total{protocol="zipkin"} 3"#),
+        "{metrics}"
+    );
+    server.shutdown().await.expect("shutdown");
+}

@@ -28,6 +28,7 @@ class Server:
                 "--otlp-grpc-addr", "127.0.0.1:0",
                 "--otlp-http-addr", "127.0.0.1:0",
                 "--http-addr", "127.0.0.1:0",
+                "--zipkin-addr", "127.0.0.1:0",
                 "--data-dir", str(data_dir),
             ],
             stderr=subprocess.PIPE,
@@ -44,6 +45,7 @@ class Server:
                 self.otlp_grpc = fields["otlp_grpc"]
                 self.otlp_http = fields["otlp_http"]
                 self.http = fields["http"]
+                self.zipkin = fields["zipkin"]
                 break
         else:
             raise RuntimeError("meshscope exited before listening:\n" + "".join(self.log))

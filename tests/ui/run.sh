@@ -29,7 +29,7 @@ export SCREENSHOT_DIR="${SCREENSHOT_DIR:-$work/screenshots}"
 mkdir -p "$SCREENSHOT_DIR"
 log="$work/server.log"
 "$bin" --otlp-grpc-addr 127.0.0.1:0 --otlp-http-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
-  --data-dir "$work/data" 2>"$log" &
+  --zipkin-addr 127.0.0.1:0 --data-dir "$work/data" 2>"$log" &
 server=$!
 stop() {
   if kill -0 "$server" 2>/dev/null; then

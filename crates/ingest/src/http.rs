@@ -194,7 +194,8 @@ async fn handle<S: HttpSignal>(
     })
 }
 
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes> {
+/// A request body of at most `limit` bytes (the declared length is checked first).
+pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes> {
     let too_large = || Error::TooLarge(format!("request body exceeds the limit of {limit} bytes"));
     let declared = header(headers, CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
@@ -209,7 +210,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     }
 }
 
-fn header(headers: &HeaderMap, name: http::header::HeaderName) -> Option<&str> {
+pub(crate) fn header(headers: &HeaderMap, name: http::header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -2,7 +2,8 @@
 //!
 //! This crate owns the wire: OTLP/gRPC (`TraceService/Export`, `MetricsService/Export`,
 //! `LogsService/Export`) and OTLP/HTTP (`POST /v1/traces`, `/v1/metrics`, `/v1/logs`, protobuf
-//! or JSON, gzip/zstd/deflate), body limits and decompression, the OTLP/JSON decoder, reading
+//! or JSON, gzip/zstd/deflate), Zipkin v2 JSON (`POST /api/v2/spans`, mapped to OTLP), body
+//! limits and decompression, the OTLP/JSON decoder, reading
 //! trace requests in place from their protobuf bytes (`wire.rs`), per-item validation,
 //! conversion of OTLP into record batches of the `spans`, metrics and `logs` tables (via
 //! `meshscope-model`), and admission control. A request is acknowledged only after
@@ -26,6 +27,7 @@ pub mod otlp_json;
 mod pipeline;
 mod signals;
 mod wire;
+pub mod zipkin;
 
 pub use body::{Encoding, decompress};
 pub use convert::{Converted, traces_protobuf_to_batch, traces_to_batch};

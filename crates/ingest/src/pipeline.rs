@@ -46,6 +46,8 @@ pub enum Protocol {
     Grpc,
     HttpProtobuf,
     HttpJson,
+    /// Zipkin v2 JSON (`POST /api/v2/spans`).
+    Zipkin,
 }
 
 impl Protocol {
@@ -54,6 +56,7 @@ impl Protocol {
             Protocol::Grpc => "grpc",
             Protocol::HttpProtobuf => "http_protobuf",
             Protocol::HttpJson => "http_json",
+            Protocol::Zipkin => "zipkin",
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// Query API, UI and /metrics listen address.
     #[arg(long, env = "MESHSCOPE_HTTP_ADDR", value_name = "ADDR")]
     pub http_addr: Option<SocketAddr>,
+    /// Zipkin v2 listen address (`POST /api/v2/spans`), or `off`.
+    #[arg(long, env = "MESHSCOPE_ZIPKIN_ADDR", value_name = "ADDR|off")]
+    pub zipkin_addr: Option<String>,
     /// Where the WAL and Parquet partitions live.
     #[arg(long, env = "MESHSCOPE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -103,6 +106,8 @@ pub struct ServerSection {
     pub otlp_grpc_addr: Option<SocketAddr>,
     pub otlp_http_addr: Option<SocketAddr>,
     pub http_addr: Option<SocketAddr>,
+    /// An address, or `off`.
+    pub zipkin_addr: Option<String>,
     pub data_dir: Option<PathBuf>,
 }
 
@@ -164,6 +169,8 @@ pub struct Config {
     pub otlp_grpc_addr: SocketAddr,
     pub otlp_http_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// `None`: no Zipkin receiver.
+    pub zipkin_addr: Option<SocketAddr>,
     pub storage: StorageConfig,
     pub limits: Limits,
     pub query: QueryConfig,
@@ -174,6 +181,7 @@ pub struct Config {
 pub const DEFAULT_OTLP_GRPC_ADDR: &str = "127.0.0.1:4317";
 pub const DEFAULT_OTLP_HTTP_ADDR: &str = "127.0.0.1:4318";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:16686";
+pub const DEFAULT_ZIPKIN_ADDR: &str = "127.0.0.1:9411";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 
 impl FileConfig {
@@ -333,6 +341,13 @@ impl Config {
                 DEFAULT_OTLP_HTTP_ADDR,
             )?,
             http_addr: addr(args.http_addr, file.server.http_addr, DEFAULT_HTTP_ADDR)?,
+            zipkin_addr: parse_listen(
+                args.zipkin_addr
+                    .as_deref()
+                    .or(file.server.zipkin_addr.as_deref())
+                    .unwrap_or(DEFAULT_ZIPKIN_ADDR),
+            )
+            .context("zipkin_addr")?,
             storage,
             limits,
             query,
@@ -422,6 +437,16 @@ impl Config {
 }
 
 /// Parses durations such as `250ms`, `30s`, `5m`, `1h`, `14d`.
+/// A listen address, or `off` for none.
+pub fn parse_listen(text: &str) -> anyhow::Result<Option<SocketAddr>> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .with_context(|| format!("{text:?} is neither an address such as 127.0.0.1:9411 nor off"))
+}
+
 pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
     let text = text.trim();
     let split = text
@@ -455,6 +480,10 @@ mod tests {
         assert_eq!(config.otlp_grpc_addr.to_string(), DEFAULT_OTLP_GRPC_ADDR);
         assert_eq!(config.otlp_http_addr.to_string(), DEFAULT_OTLP_HTTP_ADDR);
         assert_eq!(config.http_addr.to_string(), DEFAULT_HTTP_ADDR);
+        assert_eq!(
+            config.zipkin_addr.map(|a| a.to_string()).as_deref(),
+            Some(DEFAULT_ZIPKIN_ADDR)
+        );
         assert_eq!(config.storage.data_dir, PathBuf::from("./data"));
         assert_eq!(config.storage.wal_sync, SyncPolicy::Always);
     }
@@ -466,6 +495,7 @@ mod tests {
             [server]
             otlp_grpc_addr = "0.0.0.0:5317"
             http_addr = "0.0.0.0:17686"
+            zipkin_addr = "0.0.0.0:9412"
             data_dir = "/var/lib/meshscope"
             [storage]
             wal_sync = "never"
@@ -481,6 +511,10 @@ mod tests {
         let config = Config::merge(&args, &file).expect("config");
         assert_eq!(config.otlp_grpc_addr.to_string(), "0.0.0.0:5317");
         assert_eq!(config.http_addr.to_string(), "127.0.0.1:0");
+        assert_eq!(
+            config.zipkin_addr,
+            Some("0.0.0.0:9412".parse().expect("addr"))
+        );
         assert_eq!(config.storage.data_dir, PathBuf::from("/var/lib/meshscope"));
         assert_eq!(config.storage.wal_sync, SyncPolicy::Never);
         assert_eq!(config.storage.flush_max_age, Duration::from_secs(120));
@@ -507,6 +541,30 @@ mod tests {
             FileConfig::parse("[ingest]\nmax_request_bytes = 100\nmax_decompressed_bytes = 10\n")
                 .expect("parse");
         assert!(Config::merge(&ServeArgs::default(), &file).is_err());
+    }
+
+    #[test]
+    fn the_zipkin_receiver_can_be_turned_off_or_moved() {
+        let off = ServeArgs {
+            zipkin_addr: Some("off".into()),
+            ..Default::default()
+        };
+        let file = FileConfig::parse("[server]\nzipkin_addr = \"127.0.0.1:1\"\n").expect("parse");
+        assert_eq!(
+            Config::merge(&off, &file).expect("config").zipkin_addr,
+            None
+        );
+        let moved = Config::merge(&ServeArgs::default(), &file).expect("config");
+        assert_eq!(
+            moved.zipkin_addr,
+            Some("127.0.0.1:1".parse().expect("addr"))
+        );
+        let bad = ServeArgs {
+            zipkin_addr: Some("9411".into()),
+            ..Default::default()
+        };
+        let err = Config::merge(&bad, &FileConfig::default()).expect_err("no host");
+        assert!(format!("{err:#}").contains("neither an address"), "{err:#}");
     }
 
     #[test]

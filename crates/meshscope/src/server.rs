@@ -79,6 +79,8 @@ pub struct Server {
     pub otlp_grpc_addr: SocketAddr,
     pub otlp_http_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// `None` when the Zipkin receiver is off.
+    pub zipkin_addr: Option<SocketAddr>,
     pub storage: Storage,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
@@ -254,7 +256,7 @@ impl Server {
 
         let otlp_http_listener = bind(config.otlp_http_addr, "OTLP/HTTP").await?;
         let otlp_http_addr = otlp_http_listener.local_addr()?;
-        let otlp_http = meshscope_ingest::http::router(ingestor);
+        let otlp_http = meshscope_ingest::http::router(ingestor.clone());
         let token = shutdown.clone();
         tasks.spawn(async move {
             axum::serve(otlp_http_listener, otlp_http)
@@ -263,17 +265,38 @@ impl Server {
                 .context("OTLP/HTTP server")
         });
 
+        let zipkin_addr = match config.zipkin_addr {
+            Some(addr) => {
+                let listener = bind(addr, "Zipkin")
+                    .await
+                    .context("--zipkin-addr moves it, --zipkin-addr off turns it off")?;
+                let bound = listener.local_addr()?;
+                let zipkin = meshscope_ingest::zipkin::router(ingestor);
+                let token = shutdown.clone();
+                tasks.spawn(async move {
+                    axum::serve(listener, zipkin)
+                        .with_graceful_shutdown(token.cancelled_owned())
+                        .await
+                        .context("Zipkin server")
+                });
+                Some(bound)
+            }
+            None => None,
+        };
+
         ready.store(true, Ordering::Release);
         tracing::info!(
             otlp_grpc = %otlp_grpc_addr,
             otlp_http = %otlp_http_addr,
             http = %http_addr,
+            zipkin = %zipkin_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
             "meshscope listening"
         );
         Ok(Self {
             otlp_grpc_addr,
             otlp_http_addr,
             http_addr,
+            zipkin_addr,
             storage,
             shutdown,
             tasks,

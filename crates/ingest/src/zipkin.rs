@@ -1,0 +1,737 @@
+//! Zipkin v2 receiver: `POST /api/v2/spans`, a JSON array of Zipkin spans, as Envoy, Istio,
+//! Zipkin's own tracers and the OpenTelemetry Zipkin exporters send it (optionally gzip).
+//!
+//! Each Zipkin span becomes an OTLP span, and the request then takes the OTLP path
+//! ([`Ingestor::export_traces`]): the same validation, write-ahead log and head, so a Zipkin span
+//! is stored, queried and aggregated like any other. The mapping:
+//!
+//! | Zipkin | OTLP |
+//! |---|---|
+//! | `localEndpoint.serviceName` | resource `service.name` (one resource per service) |
+//! | `traceId` (16 or 32 hex; a 64-bit id gets 64 zero bits in front), `id`, `parentId` | trace, span and parent span ids |
+//! | `kind` `SERVER`, `CLIENT`, `PRODUCER`, `CONSUMER`; absent | that kind; `INTERNAL` |
+//! | `timestamp`, `duration` (µs) | start and end time |
+//! | `tags` | string attributes |
+//! | tags `otel.status_code`, `otel.status_description`, `error` | the status (error with the message) |
+//! | tags `otel.scope.name`, `otel.scope.version` (or `otel.library.*`) | the instrumentation scope |
+//! | `localEndpoint` address and port | `network.local.address`, `network.local.port` |
+//! | `remoteEndpoint` service, address and port | `peer.service`, `network.peer.address`, `network.peer.port` |
+//! | `annotations` | events named by their value; a value `{"name": {attributes}}`, as the OpenTelemetry Zipkin exporters write an event, is split into name and attributes |
+//!
+//! A request is accepted whole or refused whole with 400 and a message naming the span and
+//! field; a span the OTLP validation rejects (an all-zero id, an absurd time) is answered with
+//! 400 as well, saying how many others were stored. Zipkin's protobuf encoding and v1 API are
+//! refused with 415 and a message. Success is `202 Accepted`, as a Zipkin server answers.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{
+    ResourceSpans, ScopeSpans, Span, Status, span, status,
+};
+use prost::Message;
+use serde::Deserialize;
+
+use crate::body::decompress;
+use crate::error::{Error, Result, retry_after_secs};
+use crate::http::{header, read_body};
+use crate::pipeline::{Ingestor, Protocol, refused};
+
+/// The Zipkin routes: `POST /api/v2/spans`, and `/api/v1/spans` only to say it is not served.
+pub fn router(ingestor: Ingestor) -> Router {
+    Router::new()
+        .route("/api/v2/spans", post(export))
+        .route("/api/v1/spans", post(v1))
+        .with_state(ingestor)
+}
+
+async fn export(State(ingestor): State<Ingestor>, headers: HeaderMap, body: Body) -> Response {
+    match handle(&ingestor, &headers, body).await {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn v1() -> Response {
+    error_response(refused(
+        Protocol::Zipkin,
+        Error::UnsupportedMediaType(
+            "the Zipkin v1 API is not served: send Zipkin v2 JSON to /api/v2/spans".into(),
+        ),
+    ))
+}
+
+async fn handle(ingestor: &Ingestor, headers: &HeaderMap, body: Body) -> Result<()> {
+    let protocol = Protocol::Zipkin;
+    check_content_type(header(headers, CONTENT_TYPE)).map_err(|e| refused(protocol, e))?;
+    ingestor.wait_for_room(protocol).await?;
+    let limits = ingestor.limits().clone();
+    let wire = read_body(headers, body, limits.max_request_bytes)
+        .await
+        .map_err(|e| refused(protocol, e))?;
+    let _admission = ingestor.admit(wire.len(), protocol)?;
+    let raw = decompress(
+        header(headers, CONTENT_ENCODING),
+        wire,
+        limits.max_decompressed_bytes,
+    )
+    .map_err(|e| refused(protocol, e))?;
+    let (request, spans) = to_otlp(&raw).map_err(|e| refused(protocol, e))?;
+    let response = ingestor
+        .export_traces(request.encode_to_vec().into(), protocol)
+        .await?;
+    match response.partial_success {
+        Some(partial) if partial.rejected_spans > 0 => Err(Error::InvalidArgument(format!(
+            "{} of {spans} spans rejected, the others were stored: {}",
+            partial.rejected_spans, partial.error_message
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Zipkin v2 JSON: `application/json`, or no content type at all (as some reporters send).
+fn check_content_type(value: Option<&str>) -> Result<()> {
+    let Some(value) = value else { return Ok(()) };
+    let media = value.split(';').next().unwrap_or_default().trim();
+    if media.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else if media.eq_ignore_ascii_case("application/x-protobuf") {
+        Err(Error::UnsupportedMediaType(
+            "Zipkin protobuf is not supported: send Zipkin v2 JSON (application/json)".into(),
+        ))
+    } else {
+        Err(Error::UnsupportedMediaType(format!(
+            "unsupported content type {media:?}: send Zipkin v2 JSON (application/json)"
+        )))
+    }
+}
+
+/// Plain-text errors, as a Zipkin server answers; `Retry-After` when the client should retry.
+fn error_response(error: Error) -> Response {
+    let status = error.http_status();
+    if status.is_server_error() && error.retry_after().is_none() {
+        tracing::error!(error = %error, "zipkin request failed");
+    } else {
+        tracing::debug!(error = %error, status = status.as_u16(), "zipkin request refused");
+    }
+    let mut response = (
+        status,
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        format!("{error}\n"),
+    )
+        .into_response();
+    if let Some(delay) = error.retry_after() {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(delay)));
+    }
+    response
+}
+
+/// One span of Zipkin's v2 model (unknown fields, such as `debug` and `shared`, are ignored).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ZipkinSpan {
+    trace_id: String,
+    id: String,
+    parent_id: Option<String>,
+    name: Option<String>,
+    kind: Option<String>,
+    timestamp: Option<serde_json::Number>,
+    duration: Option<serde_json::Number>,
+    local_endpoint: Option<Endpoint>,
+    remote_endpoint: Option<Endpoint>,
+    annotations: Option<Vec<Annotation>>,
+    tags: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Endpoint {
+    service_name: Option<String>,
+    ipv4: Option<String>,
+    ipv6: Option<String>,
+    port: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Annotation {
+    timestamp: serde_json::Number,
+    value: String,
+}
+
+/// Decodes a Zipkin v2 JSON body into the OTLP request it stands for, and its span count.
+pub(crate) fn to_otlp(body: &[u8]) -> Result<(ExportTraceServiceRequest, usize)> {
+    let spans: Vec<ZipkinSpan> = serde_json::from_slice(body)
+        .map_err(|e| Error::InvalidArgument(format!("invalid Zipkin v2 JSON: {e}")))?;
+    let count = spans.len();
+    // spans by service, then by scope, in the order of their first appearance
+    let mut resources: Vec<(Option<String>, Vec<ScopeSpans>)> = Vec::new();
+    for (index, zipkin) in spans.into_iter().enumerate() {
+        let service = zipkin
+            .local_endpoint
+            .as_ref()
+            .and_then(|e| e.service_name.clone())
+            .filter(|s| !s.is_empty());
+        let (scope, span) = convert(index, zipkin)?;
+        let scopes = match resources.iter().position(|(s, _)| *s == service) {
+            Some(i) => &mut resources[i].1,
+            None => {
+                resources.push((service, Vec::new()));
+                &mut resources.last_mut().expect("just pushed").1
+            }
+        };
+        match scopes.iter_mut().find(|s| s.scope.as_ref() == Some(&scope)) {
+            Some(found) => found.spans.push(span),
+            None => scopes.push(ScopeSpans {
+                scope: Some(scope),
+                spans: vec![span],
+                schema_url: String::new(),
+            }),
+        }
+    }
+    let resource_spans = resources
+        .into_iter()
+        .map(|(service, scope_spans)| ResourceSpans {
+            resource: Some(Resource {
+                attributes: service
+                    .map(|name| vec![string_attribute("service.name", name)])
+                    .unwrap_or_default(),
+                ..Resource::default()
+            }),
+            scope_spans,
+            schema_url: String::new(),
+        })
+        .collect();
+    Ok((ExportTraceServiceRequest { resource_spans }, count))
+}
+
+/// One Zipkin span as an OTLP span, with the scope its tags name.
+fn convert(index: usize, zipkin: ZipkinSpan) -> Result<(InstrumentationScope, Span)> {
+    let invalid = |field: &str, problem: String| {
+        Error::InvalidArgument(format!("span {index}: {field} {problem}"))
+    };
+    let trace_id = hex_id::<16>(&zipkin.trace_id).map_err(|p| invalid("traceId", p))?;
+    let span_id = hex_id::<8>(&zipkin.id).map_err(|p| invalid("id", p))?;
+    let parent_span_id = match zipkin.parent_id.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(parent) => hex_id::<8>(parent)
+            .map_err(|p| invalid("parentId", p))?
+            .to_vec(),
+    };
+    let kind = match zipkin.kind.as_deref() {
+        None => span::SpanKind::Internal,
+        Some(k) if k.eq_ignore_ascii_case("SERVER") => span::SpanKind::Server,
+        Some(k) if k.eq_ignore_ascii_case("CLIENT") => span::SpanKind::Client,
+        Some(k) if k.eq_ignore_ascii_case("PRODUCER") => span::SpanKind::Producer,
+        Some(k) if k.eq_ignore_ascii_case("CONSUMER") => span::SpanKind::Consumer,
+        Some(other) => {
+            return Err(invalid(
+                "kind",
+                format!(
+                    "{:?} is not SERVER, CLIENT, PRODUCER or CONSUMER",
+                    truncated(other)
+                ),
+            ));
+        }
+    };
+    let start = match &zipkin.timestamp {
+        Some(t) => micros_to_nanos(t).map_err(|p| invalid("timestamp", p))?,
+        None => return Err(invalid("timestamp", "is missing".into())),
+    };
+    let duration = match &zipkin.duration {
+        Some(d) => micros_to_nanos(d).map_err(|p| invalid("duration", p))?,
+        None => 0,
+    };
+
+    let mut tags: BTreeMap<String, String> = zipkin
+        .tags
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(key, value)| (key, json_text(value)))
+        .collect();
+    let scope = InstrumentationScope {
+        name: take_either(&mut tags, "otel.scope.name", "otel.library.name").unwrap_or_default(),
+        version: take_either(&mut tags, "otel.scope.version", "otel.library.version")
+            .unwrap_or_default(),
+        ..InstrumentationScope::default()
+    };
+    let status = take_status(&mut tags);
+
+    let mut attributes: Vec<KeyValue> = tags
+        .into_iter()
+        .map(|(key, value)| string_attribute(&key, value))
+        .collect();
+    if let Some(local) = &zipkin.local_endpoint {
+        endpoint_attributes(local, "network.local", &mut attributes);
+    }
+    if let Some(remote) = &zipkin.remote_endpoint {
+        if let Some(service) = remote.service_name.as_deref().filter(|s| !s.is_empty()) {
+            attributes.push(string_attribute("peer.service", service.to_owned()));
+        }
+        endpoint_attributes(remote, "network.peer", &mut attributes);
+    }
+    let events = zipkin
+        .annotations
+        .unwrap_or_default()
+        .into_iter()
+        .map(|annotation| {
+            let time_unix_nano = micros_to_nanos(&annotation.timestamp)
+                .map_err(|p| invalid("annotation timestamp", p))?;
+            let (name, attributes) = event_parts(annotation.value);
+            Ok(span::Event {
+                time_unix_nano,
+                name,
+                attributes,
+                ..span::Event::default()
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let span = Span {
+        trace_id: trace_id.to_vec(),
+        span_id: span_id.to_vec(),
+        parent_span_id,
+        name: zipkin.name.unwrap_or_default(),
+        kind: kind as i32,
+        start_time_unix_nano: start,
+        end_time_unix_nano: start.saturating_add(duration),
+        attributes,
+        events,
+        status,
+        ..Span::default()
+    };
+    Ok((scope, span))
+}
+
+/// An annotation's value as an event's name and attributes: `{"name": {"key": value, …}}`, the
+/// form OpenTelemetry's Zipkin exporters give an event with attributes, is taken apart; any
+/// other value is the name.
+fn event_parts(value: String) -> (String, Vec<KeyValue>) {
+    if value.starts_with('{')
+        && let Ok(serde_json::Value::Object(outer)) = serde_json::from_str(&value)
+        && outer.len() == 1
+        && let Some((name, serde_json::Value::Object(fields))) = outer.into_iter().next()
+    {
+        let attributes = fields
+            .into_iter()
+            .map(|(key, value)| string_attribute(&key, json_text(value)))
+            .collect();
+        return (name, attributes);
+    }
+    (value, Vec::new())
+}
+
+/// A JSON value as attribute text: strings as they are, anything else as its JSON.
+fn json_text(value: serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// Up to `2 * N` hex digits, padded with zeros in front to `N` bytes (Zipkin drops leading
+/// zeros, and a 64-bit trace id is the low half of a 128-bit one).
+fn hex_id<const N: usize>(text: &str) -> std::result::Result<[u8; N], String> {
+    let digits = 2 * N;
+    if text.is_empty() || text.len() > digits {
+        return Err(format!(
+            "{:?} is not 1 to {digits} hex characters",
+            truncated(text)
+        ));
+    }
+    let padded = format!("{text:0>digits$}");
+    let mut out = [0u8; N];
+    hex::decode_to_slice(&padded, &mut out)
+        .map_err(|_| format!("{:?} is not hex", truncated(text)))?;
+    Ok(out)
+}
+
+/// Zipkin's microseconds (an integer, or a number with a fraction) in nanoseconds.
+fn micros_to_nanos(number: &serde_json::Number) -> std::result::Result<u64, String> {
+    if let Some(micros) = number.as_u64() {
+        return micros
+            .checked_mul(1_000)
+            .ok_or_else(|| format!("{micros} µs is out of range"));
+    }
+    match number.as_f64() {
+        Some(micros) if micros.is_finite() && micros >= 0.0 && micros < u64::MAX as f64 / 1e3 => {
+            // in range and not negative: the cast neither wraps nor saturates
+            Ok((micros * 1e3).round() as u64)
+        }
+        _ => Err(format!("{number} is not a time in microseconds")),
+    }
+}
+
+/// The status the tags carry, taking its tags out: `otel.status_code` (`OK` or `ERROR`, with
+/// `otel.status_description`), or else Zipkin's `error` tag, whose value is the message.
+fn take_status(tags: &mut BTreeMap<String, String>) -> Option<Status> {
+    let code = tags.get("otel.status_code").map(|c| c.to_ascii_uppercase());
+    let error = |message: String| Status {
+        code: status::StatusCode::Error as i32,
+        message,
+    };
+    match code.as_deref() {
+        Some("OK") => {
+            tags.remove("otel.status_code");
+            tags.remove("otel.status_description");
+            Some(Status {
+                code: status::StatusCode::Ok as i32,
+                message: String::new(),
+            })
+        }
+        Some("ERROR") => {
+            tags.remove("otel.status_code");
+            let description = tags.remove("otel.status_description");
+            let tag = tags.remove("error");
+            Some(error(
+                description
+                    .or(tag.filter(|m| is_message(m)))
+                    .unwrap_or_default(),
+            ))
+        }
+        _ => tags
+            .remove("error")
+            .map(|m| error(if is_message(&m) { m } else { String::new() })),
+    }
+}
+
+/// Whether an `error` tag's value says more than that there was an error.
+fn is_message(value: &str) -> bool {
+    !value.is_empty() && !value.eq_ignore_ascii_case("true")
+}
+
+fn take_either(tags: &mut BTreeMap<String, String>, key: &str, old: &str) -> Option<String> {
+    let new = tags.remove(key);
+    let old = tags.remove(old);
+    new.or(old)
+}
+
+/// `<prefix>.address` and `<prefix>.port` of an endpoint (IPv4 preferred, as Zipkin does).
+fn endpoint_attributes(endpoint: &Endpoint, prefix: &str, out: &mut Vec<KeyValue>) {
+    let address = [&endpoint.ipv4, &endpoint.ipv6]
+        .into_iter()
+        .flatten()
+        .find(|a| !a.is_empty());
+    if let Some(address) = address {
+        out.push(string_attribute(
+            &format!("{prefix}.address"),
+            address.clone(),
+        ));
+    }
+    if let Some(port) = endpoint.port.filter(|p| (1..=65_535).contains(p)) {
+        out.push(KeyValue {
+            key: format!("{prefix}.port"),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::IntValue(port)),
+            }),
+            ..KeyValue::default()
+        });
+    }
+}
+
+fn string_attribute(key: &str, value: String) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        }),
+        ..KeyValue::default()
+    }
+}
+
+/// At most 40 characters of a client's text, for an error message.
+fn truncated(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(json: &str) -> Result<(ResourceSpans, Span)> {
+        let (request, count) = to_otlp(json.as_bytes())?;
+        assert_eq!(count, 1);
+        let resource = request.resource_spans.into_iter().next().expect("resource");
+        let span = resource.scope_spans[0].spans[0].clone();
+        Ok((resource, span))
+    }
+
+    fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a any_value::Value> {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+    }
+
+    fn text(value: Option<&any_value::Value>) -> Option<&str> {
+        match value {
+            Some(any_value::Value::StringValue(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// What Envoy sends for the server side of a request.
+    const ENVOY: &str = r#"[{
+        "traceId": "5af7183fb1d4cf5f", "id": "6b221d5bc9e6496c", "parentId": "352bff9a74ca9ad2",
+        "name": "ingress", "kind": "SERVER", "timestamp": 1556604172355737, "duration": 1431,
+        "localEndpoint": {"serviceName": "frontend", "ipv4": "10.1.2.3", "port": 8080},
+        "remoteEndpoint": {"serviceName": "gateway", "ipv6": "::1", "port": 443},
+        "annotations": [{"timestamp": 1556604172355800, "value": "retry"}],
+        "tags": {"http.method": "GET", "http.status_code": "503", "error": "true",
+                 "otel.scope.name": "envoy", "otel.scope.version": "1.30"},
+        "shared": true, "debug": false
+    }]"#;
+
+    #[test]
+    fn an_envoy_span_maps_field_by_field() {
+        let (resource, span) = one(ENVOY).expect("converts");
+        let service = &resource.resource.as_ref().expect("present").attributes[0];
+        assert_eq!(service.key, "service.name");
+        assert_eq!(
+            text(service.value.as_ref().expect("present").value.as_ref()),
+            Some("frontend")
+        );
+        let scope = resource.scope_spans[0].scope.as_ref().expect("present");
+        assert_eq!(
+            (scope.name.as_str(), scope.version.as_str()),
+            ("envoy", "1.30")
+        );
+        // a 64-bit trace id is the low half of the 128-bit one
+        assert_eq!(
+            hex::encode(&span.trace_id),
+            "00000000000000005af7183fb1d4cf5f"
+        );
+        assert_eq!(hex::encode(&span.span_id), "6b221d5bc9e6496c");
+        assert_eq!(hex::encode(&span.parent_span_id), "352bff9a74ca9ad2");
+        assert_eq!(span.name, "ingress");
+        assert_eq!(span.kind, span::SpanKind::Server as i32);
+        assert_eq!(span.start_time_unix_nano, 1_556_604_172_355_737_000);
+        assert_eq!(
+            span.end_time_unix_nano - span.start_time_unix_nano,
+            1_431_000
+        );
+        assert_eq!(text(attribute(&span, "http.method")), Some("GET"));
+        assert_eq!(text(attribute(&span, "http.status_code")), Some("503"));
+        assert_eq!(
+            text(attribute(&span, "network.local.address")),
+            Some("10.1.2.3")
+        );
+        assert_eq!(
+            attribute(&span, "network.local.port"),
+            Some(&any_value::Value::IntValue(8080))
+        );
+        assert_eq!(text(attribute(&span, "peer.service")), Some("gateway"));
+        assert_eq!(text(attribute(&span, "network.peer.address")), Some("::1"));
+        // the tags that became status and scope are not attributes too
+        for gone in ["error", "otel.scope.name", "otel.scope.version"] {
+            assert!(attribute(&span, gone).is_none(), "{gone}");
+        }
+        let status = span.status.as_ref().expect("present");
+        assert_eq!(status.code, status::StatusCode::Error as i32);
+        assert_eq!(status.message, "");
+        assert_eq!(span.events.len(), 1);
+        assert_eq!(span.events[0].name, "retry");
+        assert_eq!(span.events[0].time_unix_nano, 1_556_604_172_355_800_000);
+    }
+
+    #[test]
+    fn status_comes_from_otel_tags_or_the_error_tag() {
+        let cases = [
+            (
+                r#"{"otel.status_code": "ERROR", "otel.status_description": "boom"}"#,
+                Some((2, "boom")),
+            ),
+            (
+                r#"{"otel.status_code": "ERROR", "error": "timeout"}"#,
+                Some((2, "timeout")),
+            ),
+            (r#"{"otel.status_code": "OK"}"#, Some((1, ""))),
+            (
+                r#"{"error": "connection reset"}"#,
+                Some((2, "connection reset")),
+            ),
+            (r#"{"error": ""}"#, Some((2, ""))),
+            (r#"{"http.method": "GET"}"#, None),
+        ];
+        for (tags, want) in cases {
+            let json =
+                format!(r#"[{{"traceId": "1", "id": "2", "timestamp": 1, "tags": {tags}}}]"#);
+            let (_, span) = one(&json).expect("converts");
+            let got = span.status.as_ref().map(|s| (s.code, s.message.as_str()));
+            assert_eq!(got, want, "{tags}");
+            assert!(attribute(&span, "otel.status_code").is_none(), "{tags}");
+        }
+    }
+
+    #[test]
+    fn short_ids_are_padded_and_kinds_default_to_internal() {
+        let (resource, span) =
+            one(r#"[{"traceId": "a", "id": "b", "timestamp": 1.5, "tags": {"n": 7}}]"#)
+                .expect("present");
+        assert_eq!(hex::encode(&span.trace_id), format!("{:0>32}", "a"));
+        assert_eq!(hex::encode(&span.span_id), "000000000000000b");
+        assert!(span.parent_span_id.is_empty());
+        assert_eq!(span.kind, span::SpanKind::Internal as i32);
+        assert_eq!(span.start_time_unix_nano, 1_500);
+        assert_eq!(span.end_time_unix_nano, 1_500);
+        // non-string tag values are kept as their JSON text
+        assert_eq!(text(attribute(&span, "n")), Some("7"));
+        // no local endpoint: no service.name, the converter names it unknown_service
+        assert!(resource.resource.expect("present").attributes.is_empty());
+    }
+
+    #[test]
+    fn annotations_in_the_exporters_event_form_keep_their_attributes() {
+        let json = r#"[{"traceId": "1", "id": "1", "timestamp": 1, "annotations": [
+            {"timestamp": 2, "value": "{\"exception\": {\"exception.type\": \"ValueError\", \"n\": 3}}"},
+            {"timestamp": 3, "value": "{not json"},
+            {"timestamp": 4, "value": "{\"a\": 1}"}
+        ]}]"#;
+        let (_, span) = one(json).expect("converts");
+        let names: Vec<&str> = span.events.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["exception", "{not json", "{\"a\": 1}"]);
+        let attributes: Vec<(&str, Option<&str>)> = span.events[0]
+            .attributes
+            .iter()
+            .map(|kv| {
+                (
+                    kv.key.as_str(),
+                    text(kv.value.as_ref().and_then(|v| v.value.as_ref())),
+                )
+            })
+            .collect();
+        assert_eq!(
+            attributes,
+            [("exception.type", Some("ValueError")), ("n", Some("3"))]
+        );
+        assert!(span.events[1].attributes.is_empty());
+    }
+
+    #[test]
+    fn spans_group_by_service_then_scope() {
+        let json = r#"[
+            {"traceId": "1", "id": "1", "timestamp": 1, "localEndpoint": {"serviceName": "a"}},
+            {"traceId": "1", "id": "2", "timestamp": 1, "localEndpoint": {"serviceName": "b"}},
+            {"traceId": "1", "id": "3", "timestamp": 1, "localEndpoint": {"serviceName": "a"},
+             "tags": {"otel.library.name": "lib"}},
+            {"traceId": "1", "id": "4", "timestamp": 1, "localEndpoint": {"serviceName": "a"}}
+        ]"#;
+        let (request, count) = to_otlp(json.as_bytes()).expect("converts");
+        assert_eq!(count, 4);
+        let shape: Vec<Vec<(String, Vec<u8>)>> = request
+            .resource_spans
+            .iter()
+            .map(|r| {
+                r.scope_spans
+                    .iter()
+                    .map(|s| {
+                        let name = s.scope.as_ref().expect("present").name.clone();
+                        (name, s.spans.iter().map(|sp| sp.span_id[7]).collect())
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                vec![(String::new(), vec![1, 4]), ("lib".to_owned(), vec![3])],
+                vec![(String::new(), vec![2])],
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_spans_are_refused_with_the_span_and_field_named() {
+        let cases = [
+            ("{}", "invalid Zipkin v2 JSON"),
+            (
+                "[{\"id\": \"1\", \"timestamp\": 1}]",
+                "missing field `traceId`",
+            ),
+            (
+                r#"[{"traceId": "xyz", "id": "1", "timestamp": 1}]"#,
+                "span 0: traceId \"xyz\" is not hex",
+            ),
+            (
+                r#"[{"traceId": "1", "id": "1", "timestamp": 1}, {"traceId": "1", "id": "12345678901234567", "timestamp": 1}]"#,
+                "span 1: id \"12345678901234567\" is not 1 to 16 hex characters",
+            ),
+            (
+                r#"[{"traceId": "1", "id": "", "timestamp": 1}]"#,
+                "span 0: id \"\" is not 1 to 16",
+            ),
+            (
+                r#"[{"traceId": "1", "id": "1", "parentId": "zz", "timestamp": 1}]"#,
+                "span 0: parentId",
+            ),
+            (
+                r#"[{"traceId": "1", "id": "1"}]"#,
+                "span 0: timestamp is missing",
+            ),
+            (
+                r#"[{"traceId": "1", "id": "1", "timestamp": -5}]"#,
+                "span 0: timestamp -5 is not a time",
+            ),
+            (
+                r#"[{"traceId": "1", "id": "1", "timestamp": 18446744073709551615}]"#,
+                "out of range",
+            ),
+            (
+                r#"[{"traceId": "1", "id": "1", "timestamp": 1, "duration": 1e300}]"#,
+                "span 0: duration",
+            ),
+            (
+                r#"[{"traceId": "1", "id": "1", "timestamp": 1, "kind": "SIDEWAYS"}]"#,
+                "span 0: kind \"SIDEWAYS\"",
+            ),
+            (
+                r#"[{"traceId": "1", "id": "1", "timestamp": 1, "annotations": [{"timestamp": "x", "value": "v"}]}]"#,
+                "invalid Zipkin v2 JSON",
+            ),
+        ];
+        for (json, want) in cases {
+            match to_otlp(json.as_bytes()) {
+                Err(Error::InvalidArgument(message)) => {
+                    assert!(message.contains(want), "{json}: {message}")
+                }
+                other => panic!("{json}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn content_types() {
+        assert!(check_content_type(None).is_ok());
+        assert!(check_content_type(Some("application/json; charset=utf-8")).is_ok());
+        for refused in ["application/x-protobuf", "text/plain"] {
+            assert!(matches!(
+                check_content_type(Some(refused)),
+                Err(Error::UnsupportedMediaType(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn long_client_text_is_cut_in_messages() {
+        let long = "é".repeat(100);
+        let cut = truncated(&long);
+        assert_eq!(cut.chars().count(), 41);
+        assert!(cut.ends_with('…'));
+    }
+}
