@@ -622,7 +622,7 @@ async fn zipkin_v2_json_is_stored_like_otlp_and_bad_input_is_refused() {
             "tags": {"http.method": "GET", "http.url": "http://backend:8080/cart"}
         },
         {
-            "traceId": "463ac35c9f6413ad", "id": "b7ad6b7169203331", "parentId": "a2fb4a1d1a96d312",
+            "traceId": "463ac35c9f6413ad", "id": "a2fb4a1d1a96d312",
             "name": "get /cart", "kind": "SERVER", "timestamp": micros + 300, "duration": 1800,
             "localEndpoint": {"serviceName": "backend", "ipv4": "10.0.0.2", "port": 8080},
             "annotations": [{"timestamp": micros + 400, "value": "cache miss"}],
@@ -668,9 +668,16 @@ async fn zipkin_v2_json_is_stored_like_otlp_and_bad_input_is_refused() {
         })
         .expect("server span");
     assert_eq!(value(&batch, "service_name", server_row), "backend");
+    // Envoy's shared span context: the server half reused the client's id; it is stored with
+    // an id of its own under the client span
     assert_eq!(
         value(&batch, "parent_span_id", server_row),
         "a2fb4a1d1a96d312"
+    );
+    let server_id = value(&batch, "span_id", server_row);
+    assert!(
+        server_id != "a2fb4a1d1a96d312" && server_id.len() == 16,
+        "{server_id}"
     );
     assert_eq!(value(&batch, "status_code", server_row), "error");
     assert_eq!(

@@ -16,6 +16,7 @@
 //! | tags `otel.scope.name`, `otel.scope.version` (or `otel.library.*`) | the instrumentation scope |
 //! | `localEndpoint` address and port | `network.local.address`, `network.local.port` |
 //! | `remoteEndpoint` service, address and port | `peer.service`, `network.peer.address`, `network.peer.port` |
+//! | a `SERVER` span marked `shared` (it reuses its client's span id) | its own span id, derived from the shared one, with the client span as parent |
 //! | `annotations` | events named by their value; a value `{"name": {attributes}}`, as the OpenTelemetry Zipkin exporters write an event, is split into name and attributes |
 //!
 //! A request is accepted whole or refused whole with 400 and a message naming the span and
@@ -140,7 +141,7 @@ fn error_response(error: Error) -> Response {
     response
 }
 
-/// One span of Zipkin's v2 model (unknown fields, such as `debug` and `shared`, are ignored).
+/// One span of Zipkin's v2 model (unknown fields, such as `debug`, are ignored).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ZipkinSpan {
@@ -155,6 +156,7 @@ struct ZipkinSpan {
     remote_endpoint: Option<Endpoint>,
     annotations: Option<Vec<Annotation>>,
     tags: Option<BTreeMap<String, serde_json::Value>>,
+    shared: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -224,8 +226,8 @@ fn convert(index: usize, zipkin: ZipkinSpan) -> Result<(InstrumentationScope, Sp
         Error::InvalidArgument(format!("span {index}: {field} {problem}"))
     };
     let trace_id = hex_id::<16>(&zipkin.trace_id).map_err(|p| invalid("traceId", p))?;
-    let span_id = hex_id::<8>(&zipkin.id).map_err(|p| invalid("id", p))?;
-    let parent_span_id = match zipkin.parent_id.as_deref() {
+    let mut span_id = hex_id::<8>(&zipkin.id).map_err(|p| invalid("id", p))?;
+    let mut parent_span_id = match zipkin.parent_id.as_deref() {
         None | Some("") => Vec::new(),
         Some(parent) => hex_id::<8>(parent)
             .map_err(|p| invalid("parentId", p))?
@@ -247,6 +249,14 @@ fn convert(index: usize, zipkin: ZipkinSpan) -> Result<(InstrumentationScope, Sp
             ));
         }
     };
+    if kind == span::SpanKind::Server && zipkin.shared == Some(true) {
+        // Zipkin's shared span context: the server half of a call reports the client's span
+        // id. Stored as it is, one id would name two spans and the call would have no parent
+        // link from server to client. The server half gets an id of its own (the same for the
+        // same shared id, so a resent request stays one span) under the client span.
+        parent_span_id = span_id.to_vec();
+        span_id = shared_server_id(span_id);
+    }
     let start = match &zipkin.timestamp {
         Some(t) => micros_to_nanos(t).map_err(|p| invalid("timestamp", p))?,
         None => return Err(invalid("timestamp", "is missing".into())),
@@ -340,6 +350,20 @@ fn json_text(value: serde_json::Value) -> String {
         serde_json::Value::String(s) => s,
         other => other.to_string(),
     }
+}
+
+/// The span id of the server half of a shared span: a mix of the shared id that is neither
+/// zero nor the shared id itself.
+fn shared_server_id(shared: [u8; 8]) -> [u8; 8] {
+    // splitmix64's finalizer: every input bit moves about half of the output bits
+    let mut z = u64::from_be_bytes(shared) ^ 0x9e37_79b9_7f4a_7c15;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    if z == 0 || z.to_be_bytes() == shared {
+        z = !z;
+    }
+    z.to_be_bytes()
 }
 
 /// Up to `2 * N` hex digits, padded with zeros in front to `N` bytes (Zipkin drops leading
@@ -517,8 +541,13 @@ mod tests {
             hex::encode(&span.trace_id),
             "00000000000000005af7183fb1d4cf5f"
         );
-        assert_eq!(hex::encode(&span.span_id), "6b221d5bc9e6496c");
-        assert_eq!(hex::encode(&span.parent_span_id), "352bff9a74ca9ad2");
+        // shared with its client (Envoy's default): its own id, under the client's span
+        let shared = hex::decode("6b221d5bc9e6496c").expect("hex");
+        assert_eq!(span.parent_span_id, shared);
+        assert_eq!(
+            span.span_id,
+            shared_server_id(shared.try_into().expect("8 bytes"))
+        );
         assert_eq!(span.name, "ingress");
         assert_eq!(span.kind, span::SpanKind::Server as i32);
         assert_eq!(span.start_time_unix_nano, 1_556_604_172_355_737_000);
@@ -621,6 +650,37 @@ mod tests {
             [("exception.type", Some("ValueError")), ("n", Some("3"))]
         );
         assert!(span.events[1].attributes.is_empty());
+    }
+
+    #[test]
+    fn a_shared_server_span_gets_its_own_id_under_the_client_span() {
+        let json = r#"[
+            {"traceId": "1", "id": "a", "parentId": "9", "kind": "CLIENT", "timestamp": 1},
+            {"traceId": "1", "id": "a", "parentId": "9", "kind": "SERVER", "timestamp": 2, "shared": true},
+            {"traceId": "1", "id": "b", "kind": "SERVER", "timestamp": 3}
+        ]"#;
+        let (request, _) = to_otlp(json.as_bytes()).expect("converts");
+        let spans = &request.resource_spans[0].scope_spans[0].spans;
+        let (client, server, unshared) = (&spans[0], &spans[1], &spans[2]);
+        assert_eq!(hex::encode(&client.span_id), "000000000000000a");
+        assert_eq!(hex::encode(&client.parent_span_id), "0000000000000009");
+        assert_eq!(server.parent_span_id, client.span_id);
+        assert_ne!(server.span_id, client.span_id);
+        assert_ne!(server.span_id, vec![0; 8]);
+        // the same shared id always maps to the same server id: a resent request is one span
+        let (again, _) = to_otlp(json.as_bytes()).expect("converts");
+        assert_eq!(
+            again.resource_spans[0].scope_spans[0].spans[1].span_id,
+            server.span_id
+        );
+        // a server span that is not shared keeps its ids
+        assert_eq!(hex::encode(&unshared.span_id), "000000000000000b");
+        assert!(unshared.parent_span_id.is_empty());
+        // no input maps to zero or to itself
+        for id in [0u64, 1, u64::MAX, 0x9e37_79b9_7f4a_7c15] {
+            let mapped = shared_server_id(id.to_be_bytes());
+            assert!(mapped != [0; 8] && mapped != id.to_be_bytes(), "{id:#x}");
+        }
     }
 
     #[test]
