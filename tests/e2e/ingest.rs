@@ -694,6 +694,38 @@ async fn zipkin_v2_json_is_stored_like_otlp_and_bad_input_is_refused() {
         serde_json::from_slice(&response.bytes().await.expect("body")).expect("json");
     assert_eq!(jaeger["data"][0]["spans"].as_array().map(Vec::len), Some(2));
 
+    // the service graph pairs the two halves: one call from frontend to backend, an error
+    let url = format!(
+        "http://{}/api/v1/dependencies?start={}&end={}",
+        server.http_addr,
+        micros * 1_000 - 3_600_000_000_000,
+        micros * 1_000 + 3_600_000_000_000
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let edge = loop {
+        let response = reqwest::get(&url).await.expect("dependencies");
+        let graph: serde_json::Value =
+            serde_json::from_slice(&response.bytes().await.expect("body")).expect("json");
+        let found = graph["edges"].as_array().and_then(|edges| {
+            edges
+                .iter()
+                .find(|e| e["parent"] == "frontend" && e["child"] == "backend")
+                .cloned()
+        });
+        match found {
+            Some(edge) => break edge,
+            None if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await
+            }
+            None => panic!("no frontend → backend edge: {graph:#}"),
+        }
+    };
+    assert_eq!(
+        (edge["calls"].as_u64(), edge["errors"].as_u64()),
+        (Some(1), Some(1)),
+        "{edge}"
+    );
+
     // bad input: a clear refusal, and nothing accepted before is harmed
     let zero_id = serde_json::json!([
         {"traceId": "1", "id": "1", "timestamp": micros},
