@@ -694,7 +694,7 @@ async fn zipkin_v2_json_is_stored_like_otlp_and_bad_input_is_refused() {
         serde_json::from_slice(&response.bytes().await.expect("body")).expect("json");
     assert_eq!(jaeger["data"][0]["spans"].as_array().map(Vec::len), Some(2));
 
-    // the service graph pairs the two halves: one call from frontend to backend, an error
+    // the service graph pairs the two halves: one call from frontend to backend
     let url = format!(
         "http://{}/api/v1/dependencies?start={}&end={}",
         server.http_addr,
@@ -720,9 +720,14 @@ async fn zipkin_v2_json_is_stored_like_otlp_and_bad_input_is_refused() {
             None => panic!("no frontend → backend edge: {graph:#}"),
         }
     };
+    // paired with the server half (unpaired 0), whose error it counts
     assert_eq!(
-        (edge["calls"].as_u64(), edge["errors"].as_u64()),
-        (Some(1), Some(1)),
+        (
+            edge["calls"].as_u64(),
+            edge["errors"].as_u64(),
+            edge["unpaired"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0)),
         "{edge}"
     );
 
