@@ -4,7 +4,8 @@
 #   2. every Rust test in the workspace (unit tests and the end-to-end suite in tests/e2e),
 #      compiled through clippy-driver with warnings as errors: one build both lints and tests
 #      (a separate `cargo clippy` would type-check every dependency a second time)
-#   3. interoperability with the Python OpenTelemetry SDK (tests/python, in a local venv)
+#   3. interoperability with the Python OpenTelemetry SDK (tests/python, in a local venv; the
+#      Zipkin protobuf exporter in a second one)
 #   4. the web UI in headless Chromium (tests/ui)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,13 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 MESHSCOPE_BIN="$bin" "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider
+# the Zipkin protobuf exporter pins protobuf 3, which the OTLP exporters refuse: its own venv
+zipkin_venv=tests/python/.venv-zipkin-proto
+if [ ! -x "$zipkin_venv/bin/python" ]; then
+  python3 -m venv "$zipkin_venv"
+fi
+"$zipkin_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements-zipkin-proto.txt
+MESHSCOPE_BIN="$bin" "$zipkin_venv/bin/python" -m pytest tests/python/test_zipkin_proto.py -q -p no:cacheprovider
 
 echo "== web UI (tests/ui, headless Chromium)"
 MESHSCOPE_BIN="$bin" bash tests/ui/run.sh

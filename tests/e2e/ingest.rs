@@ -770,9 +770,16 @@ async fn zipkin_v2_json_is_stored_like_otlp_and_bad_input_is_refused() {
         (
             "/api/v2/spans",
             Some("application/x-protobuf"),
-            vec![0x0a, 0x00],
+            vec![0x0a, 0x05, 0x0a],
+            StatusCode::BAD_REQUEST,
+            "invalid Zipkin ListOfSpans protobuf",
+        ),
+        (
+            "/api/v2/spans",
+            Some("application/x-thrift"),
+            b"[]".to_vec(),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Zipkin protobuf is not supported",
+            "unsupported content type",
         ),
         (
             "/api/v1/spans",

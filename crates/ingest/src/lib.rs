@@ -1,12 +1,12 @@
-//! meshscope's OTLP receivers: the way in for every span.
+//! meshscope's OTLP and Zipkin receivers: the way in for every span.
 //!
 //! This crate owns the wire: OTLP/gRPC (`TraceService/Export`, `MetricsService/Export`,
-//! `LogsService/Export`) and OTLP/HTTP (`POST /v1/traces`, `/v1/metrics`, `/v1/logs`, protobuf
-//! or JSON, gzip/zstd/deflate), Zipkin v2 JSON (`POST /api/v2/spans`, mapped to OTLP), body
-//! limits and decompression, the OTLP/JSON decoder, reading
-//! trace requests in place from their protobuf bytes (`wire.rs`), per-item validation,
-//! conversion of OTLP into record batches of the `spans`, metrics and `logs` tables (via
-//! `meshscope-model`), and admission control. A request is acknowledged only after
+//! `LogsService/Export`), OTLP/HTTP (`POST /v1/traces`, `/v1/metrics`, `/v1/logs`, protobuf
+//! or JSON, gzip/zstd/deflate) and Zipkin v2 (`POST /api/v2/spans`, JSON or protobuf, mapped
+//! to OTLP); body limits and decompression, the OTLP/JSON decoder, reading trace requests in
+//! place from their protobuf bytes (`wire.rs`), per-item validation, conversion of OTLP into
+//! record batches of the `spans`, metrics and `logs` tables (via `meshscope-model`), and
+//! admission control. A request is acknowledged only after
 //! [`meshscope_storage::Storage::append`] has made its batch durable.
 //!
 //! It is the only crate that knows protobuf and OTLP. It does not know SQL, the query API or
@@ -14,7 +14,7 @@
 //!
 //! Key types: [`Ingestor`] (the shared path; `export_traces` in `pipeline.rs`,
 //! `export_metrics` and `export_logs` in `signals.rs`), [`TraceGrpcService`],
-//! [`MetricsGrpcService`], [`LogsGrpcService`] and [`http::router`].
+//! [`MetricsGrpcService`], [`LogsGrpcService`], [`http::router`] and [`zipkin::router`].
 
 mod body;
 mod convert;

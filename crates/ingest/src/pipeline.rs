@@ -46,7 +46,7 @@ pub enum Protocol {
     Grpc,
     HttpProtobuf,
     HttpJson,
-    /// Zipkin v2 JSON (`POST /api/v2/spans`).
+    /// Zipkin v2, JSON or protobuf (`POST /api/v2/spans`).
     Zipkin,
 }
 

@@ -1,5 +1,6 @@
-//! Zipkin v2 receiver: `POST /api/v2/spans`, a JSON array of Zipkin spans, as Envoy, Istio,
-//! Zipkin's own tracers and the OpenTelemetry Zipkin exporters send it (optionally gzip).
+//! Zipkin v2 receiver: `POST /api/v2/spans`, a JSON array of Zipkin spans or a protobuf
+//! `zipkin.proto3.ListOfSpans`, as Envoy, Istio, Zipkin's own tracers and the OpenTelemetry
+//! Zipkin exporters send them (optionally gzip).
 //!
 //! Each Zipkin span becomes an OTLP span, and the request then takes the OTLP path
 //! ([`Ingestor::export_traces`]): the same validation, write-ahead log and head, so a Zipkin span
@@ -8,7 +9,7 @@
 //! | Zipkin | OTLP |
 //! |---|---|
 //! | `localEndpoint.serviceName` | resource `service.name` (one resource per service) |
-//! | `traceId` (16 or 32 hex; a 64-bit id gets 64 zero bits in front), `id`, `parentId` | trace, span and parent span ids |
+//! | `traceId` (16 or 32 hex, or 8 or 16 bytes; a 64-bit id gets 64 zero bits in front), `id`, `parentId` | trace, span and parent span ids |
 //! | `kind` `SERVER`, `CLIENT`, `PRODUCER`, `CONSUMER`; absent | that kind; `INTERNAL` |
 //! | `timestamp`, `duration` (µs) | start and end time |
 //! | `tags` | string attributes |
@@ -21,8 +22,9 @@
 //!
 //! A request is accepted whole or refused whole with 400 and a message naming the span and
 //! field; a span the OTLP validation rejects (an all-zero id, an absurd time) is answered with
-//! 400 as well, saying how many others were stored. Zipkin's protobuf encoding and v1 API are
-//! refused with 415 and a message. Success is `202 Accepted`, as a Zipkin server answers.
+//! 400 as well, saying how many others were stored. Zipkin's v1 API and content types other
+//! than `application/json` and `application/x-protobuf` are refused with 415 and a message.
+//! Success is `202 Accepted`, as a Zipkin server answers.
 
 use std::collections::BTreeMap;
 
@@ -42,7 +44,7 @@ use opentelemetry_proto::tonic::trace::v1::{
 use prost::Message;
 use serde::Deserialize;
 
-use crate::body::decompress;
+use crate::body::{Encoding, decompress};
 use crate::error::{Error, Result, retry_after_secs};
 use crate::http::{header, read_body};
 use crate::pipeline::{Ingestor, Protocol, refused};
@@ -73,7 +75,7 @@ async fn v1() -> Response {
 
 async fn handle(ingestor: &Ingestor, headers: &HeaderMap, body: Body) -> Result<()> {
     let protocol = Protocol::Zipkin;
-    check_content_type(header(headers, CONTENT_TYPE)).map_err(|e| refused(protocol, e))?;
+    let encoding = content_type(header(headers, CONTENT_TYPE)).map_err(|e| refused(protocol, e))?;
     ingestor.wait_for_room(protocol).await?;
     let limits = ingestor.limits().clone();
     let wire = read_body(headers, body, limits.max_request_bytes)
@@ -86,7 +88,12 @@ async fn handle(ingestor: &Ingestor, headers: &HeaderMap, body: Body) -> Result<
         limits.max_decompressed_bytes,
     )
     .map_err(|e| refused(protocol, e))?;
-    let (request, spans) = to_otlp(&raw).map_err(|e| refused(protocol, e))?;
+    let spans = match encoding {
+        Encoding::Json => decode_json(&raw),
+        Encoding::Protobuf => decode_protobuf(&raw),
+    }
+    .map_err(|e| refused(protocol, e))?;
+    let (request, spans) = to_otlp(spans).map_err(|e| refused(protocol, e))?;
     let response = ingestor
         .export_traces(request.encode_to_vec().into(), protocol)
         .await?;
@@ -99,19 +106,21 @@ async fn handle(ingestor: &Ingestor, headers: &HeaderMap, body: Body) -> Result<
     }
 }
 
-/// Zipkin v2 JSON: `application/json`, or no content type at all (as some reporters send).
-fn check_content_type(value: Option<&str>) -> Result<()> {
-    let Some(value) = value else { return Ok(()) };
+/// The body's encoding: `application/json` (also when no content type is given, as some
+/// reporters send) or `application/x-protobuf`.
+fn content_type(value: Option<&str>) -> Result<Encoding> {
+    let Some(value) = value else {
+        return Ok(Encoding::Json);
+    };
     let media = value.split(';').next().unwrap_or_default().trim();
     if media.eq_ignore_ascii_case("application/json") {
-        Ok(())
+        Ok(Encoding::Json)
     } else if media.eq_ignore_ascii_case("application/x-protobuf") {
-        Err(Error::UnsupportedMediaType(
-            "Zipkin protobuf is not supported: send Zipkin v2 JSON (application/json)".into(),
-        ))
+        Ok(Encoding::Protobuf)
     } else {
         Err(Error::UnsupportedMediaType(format!(
-            "unsupported content type {media:?}: send Zipkin v2 JSON (application/json)"
+            "unsupported content type {media:?}: send Zipkin v2 as application/json or \
+             application/x-protobuf"
         )))
     }
 }
@@ -174,10 +183,147 @@ struct Annotation {
     value: String,
 }
 
-/// Decodes a Zipkin v2 JSON body into the OTLP request it stands for, and its span count.
-pub(crate) fn to_otlp(body: &[u8]) -> Result<(ExportTraceServiceRequest, usize)> {
-    let spans: Vec<ZipkinSpan> = serde_json::from_slice(body)
-        .map_err(|e| Error::InvalidArgument(format!("invalid Zipkin v2 JSON: {e}")))?;
+fn decode_json(body: &[u8]) -> Result<Vec<ZipkinSpan>> {
+    serde_json::from_slice(body)
+        .map_err(|e| Error::InvalidArgument(format!("invalid Zipkin v2 JSON: {e}")))
+}
+
+/// A `zipkin.proto3.ListOfSpans`, in the JSON model's terms: ids as hex, zero times and ports
+/// as absent, addresses as text.
+fn decode_protobuf(body: &[u8]) -> Result<Vec<ZipkinSpan>> {
+    let list = proto::ListOfSpans::decode(body)
+        .map_err(|e| Error::InvalidArgument(format!("invalid Zipkin ListOfSpans protobuf: {e}")))?;
+    Ok(list.spans.into_iter().map(ZipkinSpan::from).collect())
+}
+
+impl From<proto::Span> for ZipkinSpan {
+    fn from(span: proto::Span) -> Self {
+        let micros = |t: u64| (t != 0).then(|| serde_json::Number::from(t));
+        let kind = match span.kind {
+            0 => None,
+            1 => Some("CLIENT".to_owned()),
+            2 => Some("SERVER".to_owned()),
+            3 => Some("PRODUCER".to_owned()),
+            4 => Some("CONSUMER".to_owned()),
+            other => Some(other.to_string()),
+        };
+        Self {
+            trace_id: hex::encode(&span.trace_id),
+            id: hex::encode(&span.id),
+            parent_id: (!span.parent_id.is_empty()).then(|| hex::encode(&span.parent_id)),
+            name: Some(span.name),
+            kind,
+            timestamp: micros(span.timestamp),
+            duration: micros(span.duration),
+            local_endpoint: span.local_endpoint.map(Endpoint::from),
+            remote_endpoint: span.remote_endpoint.map(Endpoint::from),
+            annotations: Some(
+                span.annotations
+                    .into_iter()
+                    .map(|a| Annotation {
+                        timestamp: a.timestamp.into(),
+                        value: a.value,
+                    })
+                    .collect(),
+            ),
+            tags: Some(
+                span.tags
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect(),
+            ),
+            shared: Some(span.shared),
+        }
+    }
+}
+
+impl From<proto::Endpoint> for Endpoint {
+    fn from(endpoint: proto::Endpoint) -> Self {
+        let ipv4 = <[u8; 4]>::try_from(endpoint.ipv4.as_slice())
+            .ok()
+            .map(|a| std::net::Ipv4Addr::from(a).to_string());
+        let ipv6 = <[u8; 16]>::try_from(endpoint.ipv6.as_slice())
+            .ok()
+            .map(|a| std::net::Ipv6Addr::from(a).to_string());
+        Self {
+            service_name: Some(endpoint.service_name),
+            ipv4,
+            ipv6,
+            port: (endpoint.port != 0).then_some(i64::from(endpoint.port)),
+        }
+    }
+}
+
+/// Zipkin's proto3 model (`zipkin.proto`, package `zipkin.proto3`): the messages of a
+/// `ListOfSpans`, field for field.
+mod proto {
+    use std::collections::BTreeMap;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct ListOfSpans {
+        #[prost(message, repeated, tag = "1")]
+        pub spans: Vec<Span>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct Span {
+        /// 8 or 16 bytes, big endian.
+        #[prost(bytes = "vec", tag = "1")]
+        pub trace_id: Vec<u8>,
+        #[prost(bytes = "vec", tag = "2")]
+        pub parent_id: Vec<u8>,
+        #[prost(bytes = "vec", tag = "3")]
+        pub id: Vec<u8>,
+        /// 0 unspecified, 1 client, 2 server, 3 producer, 4 consumer.
+        #[prost(int32, tag = "4")]
+        pub kind: i32,
+        #[prost(string, tag = "5")]
+        pub name: String,
+        /// Epoch microseconds; 0 is absent.
+        #[prost(fixed64, tag = "6")]
+        pub timestamp: u64,
+        /// Microseconds; 0 is absent.
+        #[prost(uint64, tag = "7")]
+        pub duration: u64,
+        #[prost(message, optional, tag = "8")]
+        pub local_endpoint: Option<Endpoint>,
+        #[prost(message, optional, tag = "9")]
+        pub remote_endpoint: Option<Endpoint>,
+        #[prost(message, repeated, tag = "10")]
+        pub annotations: Vec<Annotation>,
+        #[prost(btree_map = "string, string", tag = "11")]
+        pub tags: BTreeMap<String, String>,
+        #[prost(bool, tag = "12")]
+        pub debug: bool,
+        #[prost(bool, tag = "13")]
+        pub shared: bool,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct Endpoint {
+        #[prost(string, tag = "1")]
+        pub service_name: String,
+        /// 4 bytes.
+        #[prost(bytes = "vec", tag = "2")]
+        pub ipv4: Vec<u8>,
+        /// 16 bytes.
+        #[prost(bytes = "vec", tag = "3")]
+        pub ipv6: Vec<u8>,
+        #[prost(int32, tag = "4")]
+        pub port: i32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct Annotation {
+        #[prost(fixed64, tag = "1")]
+        pub timestamp: u64,
+        #[prost(string, tag = "2")]
+        pub value: String,
+    }
+}
+
+/// Zipkin spans as the OTLP request they stand for, and their count.
+fn to_otlp(spans: Vec<ZipkinSpan>) -> Result<(ExportTraceServiceRequest, usize)> {
     let count = spans.len();
     // spans by service, then by scope, in the order of their first appearance
     let mut resources: Vec<(Option<String>, Vec<ScopeSpans>)> = Vec::new();
@@ -488,8 +634,12 @@ fn truncated(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn from_json(json: &str) -> Result<(ExportTraceServiceRequest, usize)> {
+        to_otlp(decode_json(json.as_bytes())?)
+    }
+
     fn one(json: &str) -> Result<(ResourceSpans, Span)> {
-        let (request, count) = to_otlp(json.as_bytes())?;
+        let (request, count) = from_json(json)?;
         assert_eq!(count, 1);
         let resource = request.resource_spans.into_iter().next().expect("resource");
         let span = resource.scope_spans[0].spans[0].clone();
@@ -659,7 +809,7 @@ mod tests {
             {"traceId": "1", "id": "a", "parentId": "9", "kind": "SERVER", "timestamp": 2, "shared": true},
             {"traceId": "1", "id": "b", "kind": "SERVER", "timestamp": 3}
         ]"#;
-        let (request, _) = to_otlp(json.as_bytes()).expect("converts");
+        let (request, _) = from_json(json).expect("converts");
         let spans = &request.resource_spans[0].scope_spans[0].spans;
         let (client, server, unshared) = (&spans[0], &spans[1], &spans[2]);
         assert_eq!(hex::encode(&client.span_id), "000000000000000a");
@@ -668,7 +818,7 @@ mod tests {
         assert_ne!(server.span_id, client.span_id);
         assert_ne!(server.span_id, vec![0; 8]);
         // the same shared id always maps to the same server id: a resent request is one span
-        let (again, _) = to_otlp(json.as_bytes()).expect("converts");
+        let (again, _) = from_json(json).expect("converts");
         assert_eq!(
             again.resource_spans[0].scope_spans[0].spans[1].span_id,
             server.span_id
@@ -692,7 +842,7 @@ mod tests {
              "tags": {"otel.library.name": "lib"}},
             {"traceId": "1", "id": "4", "timestamp": 1, "localEndpoint": {"serviceName": "a"}}
         ]"#;
-        let (request, count) = to_otlp(json.as_bytes()).expect("converts");
+        let (request, count) = from_json(json).expect("converts");
         assert_eq!(count, 4);
         let shape: Vec<Vec<(String, Vec<u8>)>> = request
             .resource_spans
@@ -766,7 +916,7 @@ mod tests {
             ),
         ];
         for (json, want) in cases {
-            match to_otlp(json.as_bytes()) {
+            match from_json(json) {
                 Err(Error::InvalidArgument(message)) => {
                     assert!(message.contains(want), "{json}: {message}")
                 }
@@ -777,13 +927,101 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert!(check_content_type(None).is_ok());
-        assert!(check_content_type(Some("application/json; charset=utf-8")).is_ok());
-        for refused in ["application/x-protobuf", "text/plain"] {
+        for (value, want) in [
+            (None, Encoding::Json),
+            (Some("application/json; charset=utf-8"), Encoding::Json),
+            (Some("application/x-protobuf"), Encoding::Protobuf),
+        ] {
+            assert_eq!(content_type(value).expect("accepted"), want, "{value:?}");
+        }
+        for refused in ["text/plain", "application/x-thrift"] {
             assert!(matches!(
-                check_content_type(Some(refused)),
+                content_type(Some(refused)),
                 Err(Error::UnsupportedMediaType(_))
             ));
+        }
+    }
+
+    /// `ENVOY` as a `ListOfSpans`, as Envoy's `HTTP_PROTO` collector endpoint sends it.
+    fn envoy_protobuf() -> proto::Span {
+        let bytes = |h: &str| hex::decode(h).expect("hex");
+        proto::Span {
+            trace_id: bytes("5af7183fb1d4cf5f"),
+            parent_id: bytes("352bff9a74ca9ad2"),
+            id: bytes("6b221d5bc9e6496c"),
+            kind: 2,
+            name: "ingress".into(),
+            timestamp: 1_556_604_172_355_737,
+            duration: 1_431,
+            local_endpoint: Some(proto::Endpoint {
+                service_name: "frontend".into(),
+                ipv4: vec![10, 1, 2, 3],
+                ipv6: Vec::new(),
+                port: 8080,
+            }),
+            remote_endpoint: Some(proto::Endpoint {
+                service_name: "gateway".into(),
+                ipv4: Vec::new(),
+                ipv6: std::net::Ipv6Addr::LOCALHOST.octets().to_vec(),
+                port: 443,
+            }),
+            annotations: vec![proto::Annotation {
+                timestamp: 1_556_604_172_355_800,
+                value: "retry".into(),
+            }],
+            tags: [
+                ("http.method", "GET"),
+                ("http.status_code", "503"),
+                ("error", "true"),
+                ("otel.scope.name", "envoy"),
+                ("otel.scope.version", "1.30"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            debug: false,
+            shared: true,
+        }
+    }
+
+    fn from_protobuf(spans: Vec<proto::Span>) -> Result<(ExportTraceServiceRequest, usize)> {
+        let body = proto::ListOfSpans { spans }.encode_to_vec();
+        to_otlp(decode_protobuf(&body)?)
+    }
+
+    #[test]
+    fn protobuf_and_json_of_one_span_make_the_same_otlp_span() {
+        let from_proto = from_protobuf(vec![envoy_protobuf()]).expect("converts");
+        assert_eq!(from_proto, from_json(ENVOY).expect("converts"));
+    }
+
+    #[test]
+    fn bad_protobuf_spans_are_refused_with_the_span_and_field_named() {
+        let body_error = decode_protobuf(b"\x0a\x05\x0a").map(|_| ());
+        assert!(
+            matches!(&body_error, Err(Error::InvalidArgument(m)) if m.starts_with("invalid Zipkin ListOfSpans protobuf")),
+            "{body_error:?}"
+        );
+        type Break = fn(&mut proto::Span);
+        let cases: [(Break, &str); 5] = [
+            (|s| s.trace_id = vec![1; 20], "span 1: traceId"),
+            (
+                |s| s.id.clear(),
+                "span 1: id \"\" is not 1 to 16 hex characters",
+            ),
+            (|s| s.parent_id = vec![1; 9], "span 1: parentId"),
+            (|s| s.kind = 9, "span 1: kind \"9\""),
+            (|s| s.timestamp = 0, "span 1: timestamp is missing"),
+        ];
+        for (break_it, want) in cases {
+            let mut bad = envoy_protobuf();
+            break_it(&mut bad);
+            match from_protobuf(vec![envoy_protobuf(), bad]) {
+                Err(Error::InvalidArgument(message)) => {
+                    assert!(message.contains(want), "{want}: {message}")
+                }
+                other => panic!("{want}: {other:?}"),
+            }
         }
     }
 
