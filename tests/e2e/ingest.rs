@@ -562,6 +562,38 @@ async fn overload_is_refused_with_retry_after() {
         "RetryInfo: {status:?}"
     );
 
+    // the Zipkin receiver pushes back the same way
+    let mut refused = None;
+    let mut zipkin_next = 1u64 << 32;
+    for _ in 0..200 {
+        let spans: Vec<serde_json::Value> = (zipkin_next..zipkin_next + 200)
+            .map(|n| {
+                serde_json::json!({
+                    "traceId": format!("{:032x}", n + 1), "id": format!("{:016x}", n + 1),
+                    "timestamp": now_ns() / 1_000, "localEndpoint": {"serviceName": "load"}
+                })
+            })
+            .collect();
+        zipkin_next += 200;
+        let body = serde_json::to_vec(&spans).expect("json");
+        let (status, retry_after, text) =
+            post_zipkin(&server, "/api/v2/spans", None, false, body).await;
+        match status {
+            StatusCode::ACCEPTED => accepted += 200,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
+                refused = Some((retry_after, text));
+                break;
+            }
+            other => panic!("unexpected status {other}: {text}"),
+        }
+    }
+    let (retry_after, text) = refused.expect("Zipkin pushes back once the head is full");
+    let secs: u64 = retry_after
+        .expect("Retry-After header")
+        .parse()
+        .expect("seconds");
+    assert!(secs >= 1 && text.contains("retry after"), "{text}");
+
     // After a flush the server accepts again, and nothing accepted was lost.
     server.storage.flush().await.expect("flush");
     let (status, _, _) = post(
@@ -588,7 +620,7 @@ async fn post_zipkin(
     content_type: Option<&str>,
     gzipped: bool,
     body: Vec<u8>,
-) -> (StatusCode, String) {
+) -> (StatusCode, Option<String>, String) {
     let addr = server.zipkin_addr.expect("zipkin receiver on");
     let mut request = reqwest::Client::new().post(format!("http://{addr}{path}"));
     if let Some(content_type) = content_type {
@@ -602,7 +634,11 @@ async fn post_zipkin(
     };
     let response = request.body(body).send().await.expect("send");
     let status = response.status();
-    (status, response.text().await.expect("body"))
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().expect("ascii").to_owned());
+    (status, retry_after, response.text().await.expect("body"))
 }
 
 #[tokio::test]
@@ -630,7 +666,7 @@ async fn zipkin_v2_json_is_stored_like_otlp_and_bad_input_is_refused() {
             "shared": true
         }
     ]);
-    let (status, text) = post_zipkin(
+    let (status, _, text) = post_zipkin(
         &server,
         "/api/v2/spans",
         Some("application/json"),
@@ -797,7 +833,7 @@ async fn zipkin_v2_json_is_stored_like_otlp_and_bad_input_is_refused() {
         ),
     ];
     for (path, content_type, body, want, message) in cases {
-        let (status, text) = post_zipkin(&server, path, content_type, false, body).await;
+        let (status, _, text) = post_zipkin(&server, path, content_type, false, body).await;
         assert_eq!(status, want, "{path} {content_type:?}: {text}");
         assert!(text.contains(message), "{path} {content_type:?}: {text}");
     }
@@ -808,7 +844,8 @@ async fn zipkin_v2_json_is_stored_like_otlp_and_bad_input_is_refused() {
             .sum::<usize>(),
         3
     );
-    let (status, text) = post_zipkin(&server, "/api/v2/spans", None, false, b"[]".to_vec()).await;
+    let (status, _, text) =
+        post_zipkin(&server, "/api/v2/spans", None, false, b"[]".to_vec()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{text}");
     let metrics = metrics_text(&server).await;
     assert!(
