@@ -44,3 +44,36 @@ def emit(exporter, service: str) -> dict:
     assert provider.force_flush(30_000)
     provider.shutdown()
     return ids
+
+
+def check_zipkin(rows, service: str, ids: dict) -> tuple:
+    """What a Zipkin exporter can carry of `emit`'s spans, as stored: `rows` are the stored
+    spans as dicts, times as integer nanoseconds. Returns the parent and child rows."""
+    by_id = {r["span_id"]: r for r in rows if r["service_name"] == service}
+    assert set(by_id) == {ids["parent"], ids["child"]}, by_id.keys()
+    parent, child = by_id[ids["parent"]], by_id[ids["child"]]
+    assert parent["trace_id"] == child["trace_id"] == ids["trace"]
+    assert parent["parent_span_id"] == ""
+    assert child["parent_span_id"] == ids["parent"]
+    assert (parent["name"], parent["kind"], child["kind"]) == ("POST /checkout", "server", "client")
+    assert (parent["status_code"], parent["status_message"]) == ("error", "bad cart")
+    assert child["status_code"] == "unset"
+    assert (parent["scope_name"], parent["scope_version"]) == ("py-interop", "2.1.0")
+    # Zipkin tags are strings: typed attributes arrive as text, the promoted columns are filled
+    attrs = dict(parent["attributes"])
+    assert attrs["http.route"] == "/checkout"
+    assert attrs["retry.count"] == "3"
+    assert parent["http_method"] == "POST"
+    assert parent["http_route"] == "/checkout"
+    assert child["rpc_service"] == "Payments"
+    # the SDK's resource attributes travel as tags; the resource's columns read them from there
+    assert parent["k8s_pod"] == f"{service}-7d9f"
+    # an event's attributes ride in its annotation's value, and come back out of it
+    [event] = parent["events"]
+    assert event["name"] == "exception"
+    assert '"exception.message":"bad cart"' in event["attributes"], event
+    # Zipkin carries microseconds
+    for row, (start, end) in ((parent, ids["parent_times"]), (child, ids["child_times"])):
+        assert abs(row["start_time"] - start) < 1_000, (row["start_time"], start)
+        assert abs(row["start_time"] + row["duration_ns"] - end) < 2_000
+    return parent, child

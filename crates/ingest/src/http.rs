@@ -30,7 +30,7 @@ use prost::Message;
 use crate::body::{Encoding, decompress};
 use crate::error::{Error, Result, retry_after_secs};
 use crate::otlp_json;
-use crate::pipeline::{Ingestor, Protocol, refused};
+use crate::pipeline::{Admission, Ingestor, Protocol, refused};
 
 /// The OTLP/HTTP routes (`/v1/traces`, `/v1/metrics`, `/v1/logs`).
 pub fn router(ingestor: Ingestor) -> Router {
@@ -175,18 +175,7 @@ async fn handle<S: HttpSignal>(
     encoding: Encoding,
     protocol: Protocol,
 ) -> Result<Vec<u8>> {
-    ingestor.wait_for_room(protocol).await?;
-    let limits = ingestor.limits().clone();
-    let wire = read_body(headers, body, limits.max_request_bytes)
-        .await
-        .map_err(|e| refused(protocol, e))?;
-    let _admission = ingestor.admit(wire.len(), protocol)?;
-    let raw = decompress(
-        header(headers, CONTENT_ENCODING),
-        wire,
-        limits.max_decompressed_bytes,
-    )
-    .map_err(|e| refused(protocol, e))?;
+    let (raw, _admission) = receive(ingestor, headers, body, protocol).await?;
     let response = S::export(ingestor, raw, encoding, protocol).await?;
     Ok(match encoding {
         Encoding::Protobuf => response.encode_to_vec(),
@@ -194,8 +183,32 @@ async fn handle<S: HttpSignal>(
     })
 }
 
+/// What every HTTP receiver does before it decodes: waits for storage to have room, reads the
+/// body within the size limit, reserves in-flight memory for it (held until the returned
+/// [`Admission`] drops) and decompresses it.
+pub(crate) async fn receive(
+    ingestor: &Ingestor,
+    headers: &HeaderMap,
+    body: Body,
+    protocol: Protocol,
+) -> Result<(Bytes, Admission)> {
+    ingestor.wait_for_room(protocol).await?;
+    let limits = ingestor.limits();
+    let wire = read_body(headers, body, limits.max_request_bytes)
+        .await
+        .map_err(|e| refused(protocol, e))?;
+    let admission = ingestor.admit(wire.len(), protocol)?;
+    let raw = decompress(
+        header(headers, CONTENT_ENCODING),
+        wire,
+        limits.max_decompressed_bytes,
+    )
+    .map_err(|e| refused(protocol, e))?;
+    Ok((raw, admission))
+}
+
 /// A request body of at most `limit` bytes (the declared length is checked first).
-pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes> {
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes> {
     let too_large = || Error::TooLarge(format!("request body exceeds the limit of {limit} bytes"));
     let declared = header(headers, CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
@@ -224,12 +237,7 @@ struct RpcStatus {
 }
 
 fn error_response(error: Error, encoding: Encoding) -> Response {
-    let status = error.http_status();
-    if status.is_server_error() && error.retry_after().is_none() {
-        tracing::error!(error = %error, "otlp/http request failed");
-    } else {
-        tracing::debug!(error = %error, status = status.as_u16(), "otlp/http request refused");
-    }
+    let status = log_refusal(&error, "otlp/http");
     let rpc = RpcStatus {
         code: error.grpc_code() as i32,
         message: error.to_string(),
@@ -249,10 +257,27 @@ fn error_response(error: Error, encoding: Encoding) -> Response {
         body,
     )
         .into_response();
+    add_retry_after(&mut response, &error);
+    response
+}
+
+/// Logs a failed request (an error when the server failed, a debug line when it refused) and
+/// returns its HTTP status.
+pub(crate) fn log_refusal(error: &Error, receiver: &str) -> StatusCode {
+    let status = error.http_status();
+    if status.is_server_error() && error.retry_after().is_none() {
+        tracing::error!(error = %error, receiver, "request failed");
+    } else {
+        tracing::debug!(error = %error, receiver, status = status.as_u16(), "request refused");
+    }
+    status
+}
+
+/// `Retry-After` on a response to an error the client should retry.
+pub(crate) fn add_retry_after(response: &mut Response, error: &Error) {
     if let Some(delay) = error.retry_after() {
         response
             .headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(delay)));
     }
-    response
 }

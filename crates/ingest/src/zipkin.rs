@@ -33,7 +33,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
@@ -44,9 +44,9 @@ use opentelemetry_proto::tonic::trace::v1::{
 use prost::Message;
 use serde::Deserialize;
 
-use crate::body::{Encoding, decompress};
-use crate::error::{Error, Result, retry_after_secs};
-use crate::http::{header, read_body};
+use crate::body::Encoding;
+use crate::error::{Error, Result};
+use crate::http::{add_retry_after, header, log_refusal, receive};
 use crate::pipeline::{Ingestor, Protocol, refused};
 
 /// The Zipkin routes: `POST /api/v2/spans`, and `/api/v1/spans` only to say it is not served.
@@ -76,18 +76,7 @@ async fn v1() -> Response {
 async fn handle(ingestor: &Ingestor, headers: &HeaderMap, body: Body) -> Result<()> {
     let protocol = Protocol::Zipkin;
     let encoding = content_type(header(headers, CONTENT_TYPE)).map_err(|e| refused(protocol, e))?;
-    ingestor.wait_for_room(protocol).await?;
-    let limits = ingestor.limits().clone();
-    let wire = read_body(headers, body, limits.max_request_bytes)
-        .await
-        .map_err(|e| refused(protocol, e))?;
-    let _admission = ingestor.admit(wire.len(), protocol)?;
-    let raw = decompress(
-        header(headers, CONTENT_ENCODING),
-        wire,
-        limits.max_decompressed_bytes,
-    )
-    .map_err(|e| refused(protocol, e))?;
+    let (raw, _admission) = receive(ingestor, headers, body, protocol).await?;
     let spans = match encoding {
         Encoding::Json => decode_json(&raw),
         Encoding::Protobuf => decode_protobuf(&raw),
@@ -127,12 +116,7 @@ fn content_type(value: Option<&str>) -> Result<Encoding> {
 
 /// Plain-text errors, as a Zipkin server answers; `Retry-After` when the client should retry.
 fn error_response(error: Error) -> Response {
-    let status = error.http_status();
-    if status.is_server_error() && error.retry_after().is_none() {
-        tracing::error!(error = %error, "zipkin request failed");
-    } else {
-        tracing::debug!(error = %error, status = status.as_u16(), "zipkin request refused");
-    }
+    let status = log_refusal(&error, "zipkin");
     let mut response = (
         status,
         [(
@@ -142,11 +126,7 @@ fn error_response(error: Error) -> Response {
         format!("{error}\n"),
     )
         .into_response();
-    if let Some(delay) = error.retry_after() {
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(delay)));
-    }
+    add_retry_after(&mut response, &error);
     response
 }
 
