@@ -26,7 +26,8 @@
 //! than `application/json` and `application/x-protobuf` are refused with 415 and a message.
 //! Success is `202 Accepted`, as a Zipkin server answers.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Router;
 use axum::body::Body;
@@ -305,8 +306,11 @@ mod proto {
 /// Zipkin spans as the OTLP request they stand for, and their count.
 fn to_otlp(spans: Vec<ZipkinSpan>) -> Result<(ExportTraceServiceRequest, usize)> {
     let count = spans.len();
-    // spans by service, then by scope, in the order of their first appearance
+    // spans by service, then by scope, in the order of their first appearance; found through
+    // maps, so that a request naming a new service in every span stays linear
     let mut resources: Vec<(Option<String>, Vec<ScopeSpans>)> = Vec::new();
+    let mut resource_of: HashMap<Option<String>, usize> = HashMap::new();
+    let mut scope_of: HashMap<(usize, String, String), usize> = HashMap::new();
     for (index, zipkin) in spans.into_iter().enumerate() {
         let service = zipkin
             .local_endpoint
@@ -314,21 +318,26 @@ fn to_otlp(spans: Vec<ZipkinSpan>) -> Result<(ExportTraceServiceRequest, usize)>
             .and_then(|e| e.service_name.clone())
             .filter(|s| !s.is_empty());
         let (scope, span) = convert(index, zipkin)?;
-        let scopes = match resources.iter().position(|(s, _)| *s == service) {
-            Some(i) => &mut resources[i].1,
-            None => {
-                resources.push((service, Vec::new()));
-                &mut resources.last_mut().expect("just pushed").1
+        let r = match resource_of.entry(service) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                resources.push((e.key().clone(), Vec::new()));
+                *e.insert(resources.len() - 1)
             }
         };
-        match scopes.iter_mut().find(|s| s.scope.as_ref() == Some(&scope)) {
-            Some(found) => found.spans.push(span),
-            None => scopes.push(ScopeSpans {
-                scope: Some(scope),
-                spans: vec![span],
-                schema_url: String::new(),
-            }),
-        }
+        let scopes = &mut resources[r].1;
+        let s = match scope_of.entry((r, scope.name.clone(), scope.version.clone())) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                scopes.push(ScopeSpans {
+                    scope: Some(scope),
+                    spans: Vec::new(),
+                    schema_url: String::new(),
+                });
+                *e.insert(scopes.len() - 1)
+            }
+        };
+        scopes[s].spans.push(span);
     }
     let resource_spans = resources
         .into_iter()
