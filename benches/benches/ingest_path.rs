@@ -8,7 +8,8 @@
 //! `flush_a_full_head` encodes, on one thread, as many spans as a flush of the default head
 //! holds (`HEAD_BATCHES` requests), where rows are gathered from far more memory than a cache
 //! holds. The `floor_*` benchmarks run the required crates alone on the same spans (see
-//! [`floors`]). `INGEST_PATH_PARQUET_DIR=<dir>` keeps the encoded files there.
+//! [`floors`]). `zipkin_json_to_arrow` is the Zipkin receiver's path from a JSON body to the
+//! same Arrow batch. `INGEST_PATH_PARQUET_DIR=<dir>` keeps the encoded files there.
 
 use arrow::record_batch::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -139,6 +140,7 @@ fn ingest_path(c: &mut Criterion) {
         })
     });
     floors(&mut group, &payloads, &batches);
+    zipkin(&mut group, &payloads);
     drop(batches);
     let head: Vec<_> = requests(HEAD_BATCHES).iter().map(|p| to_arrow(p)).collect();
     let head_bytes: usize = head.iter().map(RecordBatch::get_array_memory_size).sum();
@@ -247,6 +249,107 @@ fn floors(
     group.bench_function("floor_arrow_writer_zstd_only", |b| {
         b.iter(|| write(&zstd_only))
     });
+}
+
+/// The Zipkin receiver's path on the same spans: Zipkin v2 JSON (rendered as OpenTelemetry's
+/// Zipkin exporters render a span, resource attributes among the tags) → the OTLP request it
+/// stands for → Arrow, as `decode_to_arrow` does for OTLP.
+fn zipkin(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    payloads: &[Vec<u8>],
+) {
+    use meshscope_ingest::Encoding;
+    use meshscope_ingest::zipkin::to_otlp_protobuf;
+
+    let bodies: Vec<Vec<u8>> = payloads.iter().map(|p| zipkin_json(p)).collect();
+    let wire: usize = bodies.iter().map(Vec::len).sum();
+    eprintln!(
+        "ingest_path: Zipkin v2 JSON {:.1} bytes/span",
+        wire as f64 / (payloads.len() * BATCH_SPANS) as f64
+    );
+    group.bench_function("zipkin_json_to_arrow", |b| {
+        b.iter(|| {
+            bodies
+                .iter()
+                .map(|body| {
+                    let (otlp, _) = to_otlp_protobuf(body, Encoding::Json).expect("zipkin");
+                    to_arrow(&otlp).num_rows()
+                })
+                .sum::<usize>()
+        })
+    });
+}
+
+/// An OTLP export request as the Zipkin v2 JSON array the OpenTelemetry Zipkin exporters send.
+fn zipkin_json(payload: &[u8]) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
+    use prost::Message;
+    use serde_json::{Map, Value, json};
+
+    fn text(kv: &KeyValue) -> String {
+        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(any_value::Value::StringValue(s)) => s.clone(),
+            Some(any_value::Value::IntValue(i)) => i.to_string(),
+            Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+            Some(any_value::Value::BoolValue(b)) => b.to_string(),
+            _ => String::new(),
+        }
+    }
+    let request = ExportTraceServiceRequest::decode(payload).expect("decode");
+    let mut spans = Vec::new();
+    for resource_spans in &request.resource_spans {
+        let resource = resource_spans
+            .resource
+            .as_ref()
+            .map(|r| r.attributes.as_slice())
+            .unwrap_or_default();
+        let service = resource
+            .iter()
+            .find(|kv| kv.key == "service.name")
+            .map(text)
+            .unwrap_or_default();
+        for scope_spans in &resource_spans.scope_spans {
+            for span in &scope_spans.spans {
+                let mut tags = Map::new();
+                for kv in span.attributes.iter().chain(resource) {
+                    tags.insert(kv.key.clone(), Value::String(text(kv)));
+                }
+                if let Some(scope) = &scope_spans.scope {
+                    tags.insert("otel.scope.name".into(), scope.name.clone().into());
+                    tags.insert("otel.scope.version".into(), scope.version.clone().into());
+                }
+                if span.status.as_ref().is_some_and(|s| s.code == 2) {
+                    tags.insert("otel.status_code".into(), "ERROR".into());
+                }
+                let kind = ["", "", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"]
+                    .get(span.kind as usize)
+                    .copied()
+                    .unwrap_or_default();
+                let mut zipkin = json!({
+                    "traceId": hex::encode(&span.trace_id),
+                    "id": hex::encode(&span.span_id),
+                    "name": span.name,
+                    "timestamp": span.start_time_unix_nano / 1_000,
+                    "duration": (span.end_time_unix_nano - span.start_time_unix_nano) / 1_000,
+                    "localEndpoint": {"serviceName": service},
+                    "tags": tags,
+                    "annotations": span.events.iter().map(|e| json!({
+                        "timestamp": e.time_unix_nano / 1_000,
+                        "value": e.name,
+                    })).collect::<Vec<_>>(),
+                });
+                if !kind.is_empty() {
+                    zipkin["kind"] = kind.into();
+                }
+                if !span.parent_span_id.is_empty() {
+                    zipkin["parentId"] = hex::encode(&span.parent_span_id).into();
+                }
+                spans.push(zipkin);
+            }
+        }
+    }
+    serde_json::to_vec(&spans).expect("json")
 }
 
 criterion_group!(benches, ingest_path);

@@ -26,8 +26,10 @@
 //! than `application/json` and `application/x-protobuf` are refused with 415 and a message.
 //! Success is `202 Accepted`, as a Zipkin server answers.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
 use axum::Router;
 use axum::body::Body;
@@ -35,15 +37,12 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http::header::CONTENT_TYPE;
-use http::{HeaderMap, HeaderValue, StatusCode};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{
-    ResourceSpans, ScopeSpans, Span, Status, span, status,
-};
+use http::{HeaderMap, HeaderValue, StatusCode as HttpStatus};
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use prost::Message;
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use crate::body::Encoding;
 use crate::error::{Error, Result};
@@ -60,7 +59,7 @@ pub fn router(ingestor: Ingestor) -> Router {
 
 async fn export(State(ingestor): State<Ingestor>, headers: HeaderMap, body: Body) -> Response {
     match handle(&ingestor, &headers, body).await {
-        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Ok(()) => HttpStatus::ACCEPTED.into_response(),
         Err(e) => error_response(e),
     }
 }
@@ -78,15 +77,8 @@ async fn handle(ingestor: &Ingestor, headers: &HeaderMap, body: Body) -> Result<
     let protocol = Protocol::Zipkin;
     let encoding = content_type(header(headers, CONTENT_TYPE)).map_err(|e| refused(protocol, e))?;
     let (raw, _admission) = receive(ingestor, headers, body, protocol).await?;
-    let spans = match encoding {
-        Encoding::Json => decode_json(&raw),
-        Encoding::Protobuf => decode_protobuf(&raw),
-    }
-    .map_err(|e| refused(protocol, e))?;
-    let (request, spans) = to_otlp(spans).map_err(|e| refused(protocol, e))?;
-    let response = ingestor
-        .export_traces(request.encode_to_vec().into(), protocol)
-        .await?;
+    let (request, spans) = to_otlp_protobuf(&raw, encoding).map_err(|e| refused(protocol, e))?;
+    let response = ingestor.export_traces(request.into(), protocol).await?;
     match response.partial_success {
         Some(partial) if partial.rejected_spans > 0 => Err(Error::InvalidArgument(format!(
             "{} of {spans} spans rejected, the others were stored: {}",
@@ -131,53 +123,205 @@ fn error_response(error: Error) -> Response {
     response
 }
 
-/// One span of Zipkin's v2 model (unknown fields, such as `debug`, are ignored).
+/// One span of Zipkin's v2 model, its strings borrowed from the body where JSON allows
+/// (unknown fields, such as `debug`, are ignored).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ZipkinSpan {
-    trace_id: String,
-    id: String,
-    parent_id: Option<String>,
-    name: Option<String>,
-    kind: Option<String>,
+struct ZipkinSpan<'a> {
+    #[serde(borrow)]
+    trace_id: Text<'a>,
+    #[serde(borrow)]
+    id: Text<'a>,
+    #[serde(borrow)]
+    parent_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    kind: Option<Text<'a>>,
     timestamp: Option<serde_json::Number>,
     duration: Option<serde_json::Number>,
-    local_endpoint: Option<Endpoint>,
-    remote_endpoint: Option<Endpoint>,
-    annotations: Option<Vec<Annotation>>,
-    tags: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(borrow)]
+    local_endpoint: Option<Endpoint<'a>>,
+    #[serde(borrow)]
+    remote_endpoint: Option<Endpoint<'a>>,
+    #[serde(borrow)]
+    annotations: Option<Vec<Annotation<'a>>>,
+    #[serde(borrow)]
+    tags: Option<Tags<'a>>,
     shared: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Endpoint {
-    service_name: Option<String>,
-    ipv4: Option<String>,
-    ipv6: Option<String>,
+struct Endpoint<'a> {
+    #[serde(borrow)]
+    service_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    ipv4: Option<Text<'a>>,
+    #[serde(borrow)]
+    ipv6: Option<Text<'a>>,
     port: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Annotation {
+struct Annotation<'a> {
     timestamp: serde_json::Number,
-    value: String,
+    #[serde(borrow)]
+    value: Text<'a>,
 }
 
-fn decode_json(body: &[u8]) -> Result<Vec<ZipkinSpan>> {
+/// A JSON string, borrowed from the body unless it has escapes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Text<'a>(Cow<'a, str>);
+
+impl Text<'_> {
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor { scalars: false })
+    }
+}
+
+/// Reads a string as [`Text`]; with `scalars`, also any other JSON value, as its JSON text
+/// (a tag value that is a number, a boolean or an object).
+struct TextVisitor {
+    scalars: bool,
+}
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.scalars {
+            "a JSON value"
+        } else {
+            "a string"
+        })
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Text<'de>, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v)))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Text<'de>, E> {
+        self.scalar(v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Text<'de>, E> {
+        self.scalar(v)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Text<'de>, E> {
+        self.scalar(v)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Text<'de>, E> {
+        self.scalar(serde_json::Value::from(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Text<'de>, E> {
+        self.scalar("null")
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> std::result::Result<Text<'de>, A::Error> {
+        if !self.scalars {
+            return Err(de::Error::invalid_type(de::Unexpected::Seq, &self));
+        }
+        let value = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(Text(Cow::Owned(value.to_string())))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> std::result::Result<Text<'de>, A::Error> {
+        if !self.scalars {
+            return Err(de::Error::invalid_type(de::Unexpected::Map, &self));
+        }
+        let value = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(Text(Cow::Owned(value.to_string())))
+    }
+}
+
+impl TextVisitor {
+    fn scalar<E: de::Error, T: fmt::Display>(self, v: T) -> std::result::Result<Text<'static>, E> {
+        if self.scalars {
+            Ok(Text(Cow::Owned(v.to_string())))
+        } else {
+            Err(de::Error::invalid_type(
+                de::Unexpected::Other("a non-string value"),
+                &self,
+            ))
+        }
+    }
+}
+
+/// A span's tags in the order of the body (a JSON object read as a list, without a map).
+#[derive(Debug, Default)]
+struct Tags<'a>(Vec<(Text<'a>, Text<'a>)>);
+
+/// A tag value: any JSON value, as text.
+struct TagValue<'a>(Text<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for TagValue<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(TextVisitor { scalars: true })
+            .map(TagValue)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Tags<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct TagsVisitor<'a>(std::marker::PhantomData<Tags<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for TagsVisitor<'a> {
+            type Value = Tags<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of tags")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Tags<'a>, A::Error> {
+                let mut tags = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some((key, TagValue(value))) =
+                    map.next_entry::<Text<'a>, TagValue<'a>>()?
+                {
+                    tags.push((key, value));
+                }
+                Ok(Tags(tags))
+            }
+        }
+        deserializer.deserialize_map(TagsVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A Zipkin v2 body (JSON or protobuf) as the `ExportTraceServiceRequest` protobuf it stands
+/// for, which the OTLP trace path then reads, and the number of spans in it.
+pub fn to_otlp_protobuf(body: &[u8], encoding: Encoding) -> Result<(Vec<u8>, usize)> {
+    match encoding {
+        Encoding::Json => to_otlp(decode_json(body)?),
+        Encoding::Protobuf => to_otlp(decode_protobuf(body)?),
+    }
+}
+
+fn decode_json(body: &[u8]) -> Result<Vec<ZipkinSpan<'_>>> {
     serde_json::from_slice(body)
         .map_err(|e| Error::InvalidArgument(format!("invalid Zipkin v2 JSON: {e}")))
 }
 
 /// A `zipkin.proto3.ListOfSpans`, in the JSON model's terms: ids as hex, zero times and ports
 /// as absent, addresses as text.
-fn decode_protobuf(body: &[u8]) -> Result<Vec<ZipkinSpan>> {
+fn decode_protobuf(body: &[u8]) -> Result<Vec<ZipkinSpan<'static>>> {
     let list = proto::ListOfSpans::decode(body)
         .map_err(|e| Error::InvalidArgument(format!("invalid Zipkin ListOfSpans protobuf: {e}")))?;
     Ok(list.spans.into_iter().map(ZipkinSpan::from).collect())
 }
 
-impl From<proto::Span> for ZipkinSpan {
+fn owned(text: String) -> Text<'static> {
+    Text(Cow::Owned(text))
+}
+
+impl From<proto::Span> for ZipkinSpan<'static> {
     fn from(span: proto::Span) -> Self {
         let micros = |t: u64| (t != 0).then(|| serde_json::Number::from(t));
         let kind = match span.kind {
@@ -189,11 +333,11 @@ impl From<proto::Span> for ZipkinSpan {
             other => Some(other.to_string()),
         };
         Self {
-            trace_id: hex::encode(&span.trace_id),
-            id: hex::encode(&span.id),
-            parent_id: (!span.parent_id.is_empty()).then(|| hex::encode(&span.parent_id)),
-            name: Some(span.name),
-            kind,
+            trace_id: owned(hex::encode(&span.trace_id)),
+            id: owned(hex::encode(&span.id)),
+            parent_id: (!span.parent_id.is_empty()).then(|| owned(hex::encode(&span.parent_id))),
+            name: Some(owned(span.name)),
+            kind: kind.map(owned),
             timestamp: micros(span.timestamp),
             duration: micros(span.duration),
             local_endpoint: span.local_endpoint.map(Endpoint::from),
@@ -203,31 +347,31 @@ impl From<proto::Span> for ZipkinSpan {
                     .into_iter()
                     .map(|a| Annotation {
                         timestamp: a.timestamp.into(),
-                        value: a.value,
+                        value: owned(a.value),
                     })
                     .collect(),
             ),
-            tags: Some(
+            tags: Some(Tags(
                 span.tags
                     .into_iter()
-                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .map(|(k, v)| (owned(k), owned(v)))
                     .collect(),
-            ),
+            )),
             shared: Some(span.shared),
         }
     }
 }
 
-impl From<proto::Endpoint> for Endpoint {
+impl From<proto::Endpoint> for Endpoint<'static> {
     fn from(endpoint: proto::Endpoint) -> Self {
         let ipv4 = <[u8; 4]>::try_from(endpoint.ipv4.as_slice())
             .ok()
-            .map(|a| std::net::Ipv4Addr::from(a).to_string());
+            .map(|a| owned(std::net::Ipv4Addr::from(a).to_string()));
         let ipv6 = <[u8; 16]>::try_from(endpoint.ipv6.as_slice())
             .ok()
-            .map(|a| std::net::Ipv6Addr::from(a).to_string());
+            .map(|a| owned(std::net::Ipv6Addr::from(a).to_string()));
         Self {
-            service_name: Some(endpoint.service_name),
+            service_name: Some(owned(endpoint.service_name)),
             ipv4,
             ipv6,
             port: (endpoint.port != 0).then_some(i64::from(endpoint.port)),
@@ -303,21 +447,31 @@ mod proto {
     }
 }
 
-/// Zipkin spans as the OTLP request they stand for, and their count.
-fn to_otlp(spans: Vec<ZipkinSpan>) -> Result<(ExportTraceServiceRequest, usize)> {
+/// Zipkin spans as the `ExportTraceServiceRequest` protobuf they stand for, written directly
+/// (no message objects: a span's strings go from the body into the request in one copy), and
+/// their count.
+fn to_otlp(spans: Vec<ZipkinSpan<'_>>) -> Result<(Vec<u8>, usize)> {
+    /// The encoded spans of one scope of one resource.
+    struct Scope<'a> {
+        name: Text<'a>,
+        version: Text<'a>,
+        spans: Vec<u8>,
+    }
     let count = spans.len();
     // spans by service, then by scope, in the order of their first appearance; found through
     // maps, so that a request naming a new service in every span stays linear
-    let mut resources: Vec<(Option<String>, Vec<ScopeSpans>)> = Vec::new();
-    let mut resource_of: HashMap<Option<String>, usize> = HashMap::new();
-    let mut scope_of: HashMap<(usize, String, String), usize> = HashMap::new();
+    let mut resources: Vec<(Option<Text<'_>>, Vec<Scope<'_>>)> = Vec::new();
+    let mut resource_of: HashMap<Option<Text<'_>>, usize> = HashMap::new();
+    let mut scope_of: HashMap<(usize, Text<'_>, Text<'_>), usize> = HashMap::new();
+    let (mut span, mut scratch) = (Vec::with_capacity(2048), Vec::with_capacity(256));
     for (index, zipkin) in spans.into_iter().enumerate() {
         let service = zipkin
             .local_endpoint
             .as_ref()
             .and_then(|e| e.service_name.clone())
-            .filter(|s| !s.is_empty());
-        let (scope, span) = convert(index, zipkin)?;
+            .filter(|s| !s.0.is_empty());
+        span.clear();
+        let (name, version) = convert(index, zipkin, &mut span, &mut scratch)?;
         let r = match resource_of.entry(service) {
             Entry::Occupied(e) => *e.get(),
             Entry::Vacant(e) => {
@@ -326,54 +480,84 @@ fn to_otlp(spans: Vec<ZipkinSpan>) -> Result<(ExportTraceServiceRequest, usize)>
             }
         };
         let scopes = &mut resources[r].1;
-        let s = match scope_of.entry((r, scope.name.clone(), scope.version.clone())) {
+        let s = match scope_of.entry((r, name.clone(), version.clone())) {
             Entry::Occupied(e) => *e.get(),
             Entry::Vacant(e) => {
-                scopes.push(ScopeSpans {
-                    scope: Some(scope),
+                scopes.push(Scope {
+                    name,
+                    version,
                     spans: Vec::new(),
-                    schema_url: String::new(),
                 });
                 *e.insert(scopes.len() - 1)
             }
         };
-        scopes[s].spans.push(span);
+        pb::message(&mut scopes[s].spans, 2, &span); // ScopeSpans.spans
     }
-    let resource_spans = resources
-        .into_iter()
-        .map(|(service, scope_spans)| ResourceSpans {
-            resource: Some(Resource {
-                attributes: service
-                    .map(|name| vec![string_attribute("service.name", name)])
-                    .unwrap_or_default(),
-                ..Resource::default()
-            }),
-            scope_spans,
-            schema_url: String::new(),
-        })
-        .collect();
-    Ok((ExportTraceServiceRequest { resource_spans }, count))
+
+    let total: usize = resources
+        .iter()
+        .flat_map(|(_, scopes)| scopes.iter().map(|s| s.spans.len() + 64))
+        .sum();
+    let mut request = Vec::with_capacity(total + 16 * resources.len());
+    let (mut resource_spans, mut scope_spans) = (Vec::new(), Vec::new());
+    for (service, scopes) in resources {
+        resource_spans.clear();
+        scratch.clear();
+        if let Some(service) = &service {
+            pb::string_attribute(&mut scratch, 1, "service.name", service.as_str());
+        }
+        pb::message(&mut resource_spans, 1, &scratch); // ResourceSpans.resource
+        for scope in scopes {
+            scope_spans.clear();
+            scratch.clear();
+            pb::string(&mut scratch, 1, scope.name.as_str()); // InstrumentationScope.name
+            pb::string(&mut scratch, 2, scope.version.as_str()); // .version
+            pb::message(&mut scope_spans, 1, &scratch); // ScopeSpans.scope
+            scope_spans.extend_from_slice(&scope.spans);
+            pb::message(&mut resource_spans, 2, &scope_spans); // ResourceSpans.scope_spans
+        }
+        pb::message(&mut request, 1, &resource_spans); // ExportTraceServiceRequest.resource_spans
+    }
+    Ok((request, count))
 }
 
-/// One Zipkin span as an OTLP span, with the scope its tags name.
-fn convert(index: usize, zipkin: ZipkinSpan) -> Result<(InstrumentationScope, Span)> {
+/// OTLP `Span` field numbers (opentelemetry/proto/trace/v1/trace.proto).
+mod span_field {
+    pub const TRACE_ID: u32 = 1;
+    pub const SPAN_ID: u32 = 2;
+    pub const PARENT_SPAN_ID: u32 = 4;
+    pub const NAME: u32 = 5;
+    pub const KIND: u32 = 6;
+    pub const START_TIME: u32 = 7;
+    pub const END_TIME: u32 = 8;
+    pub const ATTRIBUTES: u32 = 9;
+    pub const EVENTS: u32 = 11;
+    pub const STATUS: u32 = 15;
+}
+
+/// Writes one Zipkin span into `out` as the body of an OTLP `Span` message; returns the name
+/// and version of the scope its tags name. `scratch` is room for nested messages.
+fn convert<'a>(
+    index: usize,
+    zipkin: ZipkinSpan<'a>,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Result<(Text<'a>, Text<'a>)> {
     let invalid = |field: &str, problem: String| {
         Error::InvalidArgument(format!("span {index}: {field} {problem}"))
     };
-    let trace_id = hex_id::<16>(&zipkin.trace_id).map_err(|p| invalid("traceId", p))?;
-    let mut span_id = hex_id::<8>(&zipkin.id).map_err(|p| invalid("id", p))?;
-    let mut parent_span_id = match zipkin.parent_id.as_deref() {
-        None | Some("") => Vec::new(),
-        Some(parent) => hex_id::<8>(parent)
-            .map_err(|p| invalid("parentId", p))?
-            .to_vec(),
+    let trace_id = hex_id::<16>(zipkin.trace_id.as_str()).map_err(|p| invalid("traceId", p))?;
+    let mut span_id = hex_id::<8>(zipkin.id.as_str()).map_err(|p| invalid("id", p))?;
+    let mut parent_span_id = match zipkin.parent_id.as_ref().map(Text::as_str) {
+        None | Some("") => None,
+        Some(parent) => Some(hex_id::<8>(parent).map_err(|p| invalid("parentId", p))?),
     };
-    let kind = match zipkin.kind.as_deref() {
-        None => span::SpanKind::Internal,
-        Some(k) if k.eq_ignore_ascii_case("SERVER") => span::SpanKind::Server,
-        Some(k) if k.eq_ignore_ascii_case("CLIENT") => span::SpanKind::Client,
-        Some(k) if k.eq_ignore_ascii_case("PRODUCER") => span::SpanKind::Producer,
-        Some(k) if k.eq_ignore_ascii_case("CONSUMER") => span::SpanKind::Consumer,
+    let kind = match zipkin.kind.as_ref().map(Text::as_str) {
+        None => SpanKind::Internal,
+        Some(k) if k.eq_ignore_ascii_case("SERVER") => SpanKind::Server,
+        Some(k) if k.eq_ignore_ascii_case("CLIENT") => SpanKind::Client,
+        Some(k) if k.eq_ignore_ascii_case("PRODUCER") => SpanKind::Producer,
+        Some(k) if k.eq_ignore_ascii_case("CONSUMER") => SpanKind::Consumer,
         Some(other) => {
             return Err(invalid(
                 "kind",
@@ -384,12 +568,12 @@ fn convert(index: usize, zipkin: ZipkinSpan) -> Result<(InstrumentationScope, Sp
             ));
         }
     };
-    if kind == span::SpanKind::Server && zipkin.shared == Some(true) {
+    if kind == SpanKind::Server && zipkin.shared == Some(true) {
         // Zipkin's shared span context: the server half of a call reports the client's span
         // id. Stored as it is, one id would name two spans and the call would have no parent
         // link from server to client. The server half gets an id of its own (the same for the
         // same shared id, so a resent request stays one span) under the client span.
-        parent_span_id = span_id.to_vec();
+        parent_span_id = Some(span_id);
         span_id = shared_server_id(span_id);
     }
     let start = match &zipkin.timestamp {
@@ -400,91 +584,101 @@ fn convert(index: usize, zipkin: ZipkinSpan) -> Result<(InstrumentationScope, Sp
         Some(d) => micros_to_nanos(d).map_err(|p| invalid("duration", p))?,
         None => 0,
     };
+    let mut annotations = zipkin.annotations.unwrap_or_default();
+    let mut events = Vec::with_capacity(annotations.len());
+    for annotation in annotations.drain(..) {
+        let time = micros_to_nanos(&annotation.timestamp)
+            .map_err(|p| invalid("annotation timestamp", p))?;
+        events.push((time, annotation.value));
+    }
 
-    let mut tags: BTreeMap<String, String> = zipkin
-        .tags
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(key, value)| (key, json_text(value)))
-        .collect();
-    let scope = InstrumentationScope {
-        name: take_either(&mut tags, "otel.scope.name", "otel.library.name").unwrap_or_default(),
-        version: take_either(&mut tags, "otel.scope.version", "otel.library.version")
-            .unwrap_or_default(),
-        ..InstrumentationScope::default()
-    };
+    let mut tags = zipkin.tags.unwrap_or_default().0;
+    // one value per key, the last one given (as a JSON object reads), in key order
+    tags.sort_by(|a, b| a.0.cmp(&b.0));
+    tags.reverse();
+    tags.dedup_by(|later, earlier| later.0 == earlier.0);
+    tags.reverse();
+    let scope_name = take_either(&mut tags, "otel.scope.name", "otel.library.name");
+    let scope_version = take_either(&mut tags, "otel.scope.version", "otel.library.version");
     let status = take_status(&mut tags);
 
-    let mut attributes: Vec<KeyValue> = tags
-        .into_iter()
-        .map(|(key, value)| string_attribute(&key, value))
-        .collect();
+    use span_field as f;
+    pb::bytes(out, f::TRACE_ID, &trace_id);
+    pb::bytes(out, f::SPAN_ID, &span_id);
+    if let Some(parent) = &parent_span_id {
+        pb::bytes(out, f::PARENT_SPAN_ID, parent);
+    }
+    if let Some(name) = &zipkin.name {
+        pb::string(out, f::NAME, name.as_str());
+    }
+    pb::varint_field(out, f::KIND, kind as u64);
+    pb::fixed64(out, f::START_TIME, start);
+    pb::fixed64(out, f::END_TIME, start.saturating_add(duration));
+    for (key, value) in &tags {
+        pb::string_attribute(out, f::ATTRIBUTES, key.as_str(), value.as_str());
+    }
     if let Some(local) = &zipkin.local_endpoint {
-        endpoint_attributes(local, "network.local", &mut attributes);
+        endpoint_attributes(local, "network.local", out);
     }
     if let Some(remote) = &zipkin.remote_endpoint {
-        if let Some(service) = remote.service_name.as_deref().filter(|s| !s.is_empty()) {
-            attributes.push(string_attribute("peer.service", service.to_owned()));
+        if let Some(service) = remote.service_name.as_ref().filter(|s| !s.0.is_empty()) {
+            pb::string_attribute(out, f::ATTRIBUTES, "peer.service", service.as_str());
         }
-        endpoint_attributes(remote, "network.peer", &mut attributes);
+        endpoint_attributes(remote, "network.peer", out);
     }
-    let events = zipkin
-        .annotations
-        .unwrap_or_default()
-        .into_iter()
-        .map(|annotation| {
-            let time_unix_nano = micros_to_nanos(&annotation.timestamp)
-                .map_err(|p| invalid("annotation timestamp", p))?;
-            let (name, attributes) = event_parts(annotation.value);
-            Ok(span::Event {
-                time_unix_nano,
-                name,
-                attributes,
-                ..span::Event::default()
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    for (time, value) in &events {
+        scratch.clear();
+        pb::fixed64(scratch, 1, *time); // Event.time_unix_nano
+        match event_parts(value.as_str()) {
+            Some((name, attributes)) => {
+                pb::string(scratch, 2, &name); // Event.name
+                for (key, value) in &attributes {
+                    pb::string_attribute(scratch, 3, key, value); // Event.attributes
+                }
+            }
+            None => pb::string(scratch, 2, value.as_str()),
+        }
+        pb::message(out, f::EVENTS, scratch);
+    }
+    if let Some((code, message)) = status {
+        scratch.clear();
+        pb::string(scratch, 2, message.as_str()); // Status.message
+        pb::varint_field(scratch, 3, code as u64); // Status.code
+        pb::message(out, f::STATUS, scratch);
+    }
+    Ok((
+        scope_name.unwrap_or_default(),
+        scope_version.unwrap_or_default(),
+    ))
+}
 
-    let span = Span {
-        trace_id: trace_id.to_vec(),
-        span_id: span_id.to_vec(),
-        parent_span_id,
-        name: zipkin.name.unwrap_or_default(),
-        kind: kind as i32,
-        start_time_unix_nano: start,
-        end_time_unix_nano: start.saturating_add(duration),
-        attributes,
-        events,
-        status,
-        ..Span::default()
+/// An annotation's value `{"name": {"key": value, …}}`, the form OpenTelemetry's Zipkin
+/// exporters give an event with attributes, as the event's name and attributes; `None` for any
+/// other value, which is the event's name as it is.
+fn event_parts(value: &str) -> Option<(String, Vec<(String, String)>)> {
+    if !value.starts_with('{') {
+        return None;
+    }
+    let serde_json::Value::Object(outer) = serde_json::from_str(value).ok()? else {
+        return None;
     };
-    Ok((scope, span))
-}
-
-/// An annotation's value as an event's name and attributes: `{"name": {"key": value, …}}`, the
-/// form OpenTelemetry's Zipkin exporters give an event with attributes, is taken apart; any
-/// other value is the name.
-fn event_parts(value: String) -> (String, Vec<KeyValue>) {
-    if value.starts_with('{')
-        && let Ok(serde_json::Value::Object(outer)) = serde_json::from_str(&value)
-        && outer.len() == 1
-        && let Some((name, serde_json::Value::Object(fields))) = outer.into_iter().next()
-    {
-        let attributes = fields
-            .into_iter()
-            .map(|(key, value)| string_attribute(&key, json_text(value)))
-            .collect();
-        return (name, attributes);
+    if outer.len() != 1 {
+        return None;
     }
-    (value, Vec::new())
-}
-
-/// A JSON value as attribute text: strings as they are, anything else as its JSON.
-fn json_text(value: serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s,
-        other => other.to_string(),
-    }
+    let (name, serde_json::Value::Object(fields)) = outer.into_iter().next()? else {
+        return None;
+    };
+    let attributes = fields
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (key, text)
+        })
+        .collect();
+    Some((name, attributes))
 }
 
 /// The span id of the server half of a shared span: a mix of the shared id that is neither
@@ -511,9 +705,10 @@ fn hex_id<const N: usize>(text: &str) -> std::result::Result<[u8; N], String> {
             truncated(text)
         ));
     }
-    let padded = format!("{text:0>digits$}");
+    let mut padded = [b'0'; 32];
+    padded[digits - text.len()..digits].copy_from_slice(text.as_bytes());
     let mut out = [0u8; N];
-    hex::decode_to_slice(&padded, &mut out)
+    hex::decode_to_slice(&padded[..digits], &mut out)
         .map_err(|_| format!("{:?} is not hex", truncated(text)))?;
     Ok(out)
 }
@@ -534,36 +729,40 @@ fn micros_to_nanos(number: &serde_json::Number) -> std::result::Result<u64, Stri
     }
 }
 
+/// Takes a tag out of the (key-sorted) tags.
+fn take<'a>(tags: &mut Vec<(Text<'a>, Text<'a>)>, key: &str) -> Option<Text<'a>> {
+    let i = tags.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
+    Some(tags.remove(i).1)
+}
+
 /// The status the tags carry, taking its tags out: `otel.status_code` (`OK` or `ERROR`, with
 /// `otel.status_description`), or else Zipkin's `error` tag, whose value is the message.
-fn take_status(tags: &mut BTreeMap<String, String>) -> Option<Status> {
-    let code = tags.get("otel.status_code").map(|c| c.to_ascii_uppercase());
-    let error = |message: String| Status {
-        code: status::StatusCode::Error as i32,
-        message,
-    };
+fn take_status<'a>(tags: &mut Vec<(Text<'a>, Text<'a>)>) -> Option<(StatusCode, Text<'a>)> {
+    let code = tags
+        .binary_search_by(|(k, _)| k.as_str().cmp("otel.status_code"))
+        .ok()
+        .map(|i| tags[i].1.as_str().to_ascii_uppercase());
     match code.as_deref() {
         Some("OK") => {
-            tags.remove("otel.status_code");
-            tags.remove("otel.status_description");
-            Some(Status {
-                code: status::StatusCode::Ok as i32,
-                message: String::new(),
-            })
+            take(tags, "otel.status_code");
+            take(tags, "otel.status_description");
+            Some((StatusCode::Ok, Text::default()))
         }
         Some("ERROR") => {
-            tags.remove("otel.status_code");
-            let description = tags.remove("otel.status_description");
-            let tag = tags.remove("error");
-            Some(error(
-                description
-                    .or(tag.filter(|m| is_message(m)))
-                    .unwrap_or_default(),
-            ))
+            take(tags, "otel.status_code");
+            let description = take(tags, "otel.status_description");
+            let tag = take(tags, "error");
+            let message = description.or(tag.filter(|m| is_message(m.as_str())));
+            Some((StatusCode::Error, message.unwrap_or_default()))
         }
-        _ => tags
-            .remove("error")
-            .map(|m| error(if is_message(&m) { m } else { String::new() })),
+        _ => take(tags, "error").map(|m| {
+            let message = if is_message(m.as_str()) {
+                m
+            } else {
+                Text::default()
+            };
+            (StatusCode::Error, message)
+        }),
     }
 }
 
@@ -572,42 +771,28 @@ fn is_message(value: &str) -> bool {
     !value.is_empty() && !value.eq_ignore_ascii_case("true")
 }
 
-fn take_either(tags: &mut BTreeMap<String, String>, key: &str, old: &str) -> Option<String> {
-    let new = tags.remove(key);
-    let old = tags.remove(old);
+fn take_either<'a>(tags: &mut Vec<(Text<'a>, Text<'a>)>, key: &str, old: &str) -> Option<Text<'a>> {
+    let new = take(tags, key);
+    let old = take(tags, old);
     new.or(old)
 }
 
 /// `<prefix>.address` and `<prefix>.port` of an endpoint (IPv4 preferred, as Zipkin does).
-fn endpoint_attributes(endpoint: &Endpoint, prefix: &str, out: &mut Vec<KeyValue>) {
+fn endpoint_attributes(endpoint: &Endpoint<'_>, prefix: &str, out: &mut Vec<u8>) {
     let address = [&endpoint.ipv4, &endpoint.ipv6]
         .into_iter()
         .flatten()
-        .find(|a| !a.is_empty());
+        .find(|a| !a.0.is_empty());
     if let Some(address) = address {
-        out.push(string_attribute(
+        pb::string_attribute(
+            out,
+            span_field::ATTRIBUTES,
             &format!("{prefix}.address"),
-            address.clone(),
-        ));
+            address.as_str(),
+        );
     }
     if let Some(port) = endpoint.port.filter(|p| (1..=65_535).contains(p)) {
-        out.push(KeyValue {
-            key: format!("{prefix}.port"),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::IntValue(port)),
-            }),
-            ..KeyValue::default()
-        });
-    }
-}
-
-fn string_attribute(key: &str, value: String) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value)),
-        }),
-        ..KeyValue::default()
+        pb::int_attribute(out, span_field::ATTRIBUTES, &format!("{prefix}.port"), port);
     }
 }
 
@@ -619,12 +804,138 @@ fn truncated(text: &str) -> String {
     }
 }
 
+/// Protobuf writing, for the few OTLP messages built here. proto3: empty strings and zero
+/// numbers are left out, except inside an `AnyValue`, whose one field is always written.
+mod pb {
+    const VARINT: u64 = 0;
+    const FIXED64: u64 = 1;
+    const LEN: u64 = 2;
+
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    fn varint_len(v: u64) -> usize {
+        (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+    }
+
+    fn key(out: &mut Vec<u8>, field: u32, wire: u64) {
+        varint(out, (u64::from(field) << 3) | wire);
+    }
+
+    /// A length-delimited field, also when empty (a message's presence).
+    pub(super) fn message(out: &mut Vec<u8>, field: u32, body: &[u8]) {
+        key(out, field, LEN);
+        varint(out, body.len() as u64);
+        out.extend_from_slice(body);
+    }
+
+    pub(super) fn bytes(out: &mut Vec<u8>, field: u32, data: &[u8]) {
+        if !data.is_empty() {
+            message(out, field, data);
+        }
+    }
+
+    pub(super) fn string(out: &mut Vec<u8>, field: u32, text: &str) {
+        bytes(out, field, text.as_bytes());
+    }
+
+    pub(super) fn varint_field(out: &mut Vec<u8>, field: u32, v: u64) {
+        if v != 0 {
+            key(out, field, VARINT);
+            varint(out, v);
+        }
+    }
+
+    pub(super) fn fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
+        if v != 0 {
+            key(out, field, FIXED64);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Bytes of a string field in a message with field numbers under 16 (a one-byte key).
+    fn string_len(text: &str) -> usize {
+        if text.is_empty() {
+            0
+        } else {
+            1 + varint_len(text.len() as u64) + text.len()
+        }
+    }
+
+    /// A `KeyValue { key, value: AnyValue { string_value } }`.
+    pub(super) fn string_attribute(out: &mut Vec<u8>, field: u32, key_text: &str, value: &str) {
+        let any = 1 + varint_len(value.len() as u64) + value.len();
+        key(out, field, LEN);
+        varint(
+            out,
+            (string_len(key_text) + 1 + varint_len(any as u64) + any) as u64,
+        );
+        string(out, 1, key_text); // KeyValue.key
+        key(out, 2, LEN); // KeyValue.value
+        varint(out, any as u64);
+        key(out, 1, LEN); // AnyValue.string_value
+        varint(out, value.len() as u64);
+        out.extend_from_slice(value.as_bytes());
+    }
+
+    /// A `KeyValue { key, value: AnyValue { int_value } }`.
+    pub(super) fn int_attribute(out: &mut Vec<u8>, field: u32, key_text: &str, value: i64) {
+        // two's complement, as protobuf writes a negative int64
+        let v = value as u64;
+        let any = 1 + varint_len(v);
+        key(out, field, LEN);
+        varint(
+            out,
+            (string_len(key_text) + 1 + varint_len(any as u64) + any) as u64,
+        );
+        string(out, 1, key_text);
+        key(out, 2, LEN);
+        varint(out, any as u64);
+        key(out, 3, VARINT); // AnyValue.int_value
+        varint(out, v);
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn varint_lengths_match_what_is_written() {
+            for v in [
+                0,
+                1,
+                127,
+                128,
+                16_383,
+                16_384,
+                u64::from(u32::MAX),
+                u64::MAX,
+            ] {
+                let mut out = Vec::new();
+                varint(&mut out, v);
+                assert_eq!(out.len(), varint_len(v), "{v}");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span, span, status};
+
     use super::*;
 
     fn from_json(json: &str) -> Result<(ExportTraceServiceRequest, usize)> {
-        to_otlp(decode_json(json.as_bytes())?)
+        let (request, count) = to_otlp_protobuf(json.as_bytes(), Encoding::Json)?;
+        let request = ExportTraceServiceRequest::decode(request.as_slice()).expect("OTLP protobuf");
+        Ok((request, count))
     }
 
     fn one(json: &str) -> Result<(ResourceSpans, Span)> {
@@ -762,6 +1073,38 @@ mod tests {
         assert_eq!(text(attribute(&span, "n")), Some("7"));
         // no local endpoint: no service.name, the converter names it unknown_service
         assert!(resource.resource.expect("present").attributes.is_empty());
+    }
+
+    #[test]
+    fn tag_values_of_every_json_type_escapes_and_repeated_keys() {
+        let json = r#"[{"traceId": "1", "id": "1", "timestamp": 1, "name": "say \"hi\" \u00e9",
+            "tags": {"b": true, "f": 1.0, "i": -3, "n": null, "o": {"x": [1, "y"]}, "s": "a\nb",
+                     "dup": "first", "dup": "last", "e": ""}}]"#;
+        let (_, span) = one(json).expect("converts");
+        assert_eq!(span.name, "say \"hi\" é");
+        let tags: Vec<(&str, Option<&str>)> = span
+            .attributes
+            .iter()
+            .map(|kv| {
+                (
+                    kv.key.as_str(),
+                    text(kv.value.as_ref().and_then(|v| v.value.as_ref())),
+                )
+            })
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                ("b", Some("true")),
+                ("dup", Some("last")),
+                ("e", Some("")),
+                ("f", Some("1.0")),
+                ("i", Some("-3")),
+                ("n", Some("null")),
+                ("o", Some(r#"{"x":[1,"y"]}"#)),
+                ("s", Some("a\nb")),
+            ]
+        );
     }
 
     #[test]
@@ -975,7 +1318,9 @@ mod tests {
 
     fn from_protobuf(spans: Vec<proto::Span>) -> Result<(ExportTraceServiceRequest, usize)> {
         let body = proto::ListOfSpans { spans }.encode_to_vec();
-        to_otlp(decode_protobuf(&body)?)
+        let (request, count) = to_otlp_protobuf(&body, Encoding::Protobuf)?;
+        let request = ExportTraceServiceRequest::decode(request.as_slice()).expect("OTLP protobuf");
+        Ok((request, count))
     }
 
     #[test]
