@@ -261,7 +261,10 @@ fn zipkin(
     use meshscope_ingest::Encoding;
     use meshscope_ingest::zipkin::to_otlp_protobuf;
 
-    let bodies: Vec<Vec<u8>> = payloads.iter().map(|p| zipkin_json(p)).collect();
+    let bodies: Vec<Vec<u8>> = payloads
+        .iter()
+        .map(|p| meshscope_loadgen::zipkin::from_otlp(p))
+        .collect();
     let wire: usize = bodies.iter().map(Vec::len).sum();
     eprintln!(
         "ingest_path: Zipkin v2 JSON {:.1} bytes/span",
@@ -278,78 +281,6 @@ fn zipkin(
                 .sum::<usize>()
         })
     });
-}
-
-/// An OTLP export request as the Zipkin v2 JSON array the OpenTelemetry Zipkin exporters send.
-fn zipkin_json(payload: &[u8]) -> Vec<u8> {
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
-    use prost::Message;
-    use serde_json::{Map, Value, json};
-
-    fn text(kv: &KeyValue) -> String {
-        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-            Some(any_value::Value::StringValue(s)) => s.clone(),
-            Some(any_value::Value::IntValue(i)) => i.to_string(),
-            Some(any_value::Value::DoubleValue(d)) => d.to_string(),
-            Some(any_value::Value::BoolValue(b)) => b.to_string(),
-            _ => String::new(),
-        }
-    }
-    let request = ExportTraceServiceRequest::decode(payload).expect("decode");
-    let mut spans = Vec::new();
-    for resource_spans in &request.resource_spans {
-        let resource = resource_spans
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or_default();
-        let service = resource
-            .iter()
-            .find(|kv| kv.key == "service.name")
-            .map(text)
-            .unwrap_or_default();
-        for scope_spans in &resource_spans.scope_spans {
-            for span in &scope_spans.spans {
-                let mut tags = Map::new();
-                for kv in span.attributes.iter().chain(resource) {
-                    tags.insert(kv.key.clone(), Value::String(text(kv)));
-                }
-                if let Some(scope) = &scope_spans.scope {
-                    tags.insert("otel.scope.name".into(), scope.name.clone().into());
-                    tags.insert("otel.scope.version".into(), scope.version.clone().into());
-                }
-                if span.status.as_ref().is_some_and(|s| s.code == 2) {
-                    tags.insert("otel.status_code".into(), "ERROR".into());
-                }
-                let kind = ["", "", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"]
-                    .get(span.kind as usize)
-                    .copied()
-                    .unwrap_or_default();
-                let mut zipkin = json!({
-                    "traceId": hex::encode(&span.trace_id),
-                    "id": hex::encode(&span.span_id),
-                    "name": span.name,
-                    "timestamp": span.start_time_unix_nano / 1_000,
-                    "duration": (span.end_time_unix_nano - span.start_time_unix_nano) / 1_000,
-                    "localEndpoint": {"serviceName": service},
-                    "tags": tags,
-                    "annotations": span.events.iter().map(|e| json!({
-                        "timestamp": e.time_unix_nano / 1_000,
-                        "value": e.name,
-                    })).collect::<Vec<_>>(),
-                });
-                if !kind.is_empty() {
-                    zipkin["kind"] = kind.into();
-                }
-                if !span.parent_span_id.is_empty() {
-                    zipkin["parentId"] = hex::encode(&span.parent_span_id).into();
-                }
-                spans.push(zipkin);
-            }
-        }
-    }
-    serde_json::to_vec(&spans).expect("json")
 }
 
 criterion_group!(benches, ingest_path);

@@ -15,6 +15,7 @@ pub struct Server {
     pub otlp_grpc: SocketAddr,
     pub otlp_http: SocketAddr,
     pub http: SocketAddr,
+    pub zipkin: SocketAddr,
 }
 
 impl Server {
@@ -41,7 +42,7 @@ impl Server {
             .with_context(|| format!("starting {}", bin.display()))?;
         let stderr = child.stderr.take().context("stderr")?;
         let mut lines = BufReader::new(stderr).lines();
-        let (otlp_grpc, otlp_http, http) = loop {
+        let (otlp_grpc, otlp_http, http, zipkin) = loop {
             let Some(line) = lines.next() else {
                 bail!("meshscope exited before listening");
             };
@@ -54,7 +55,12 @@ impl Server {
                         .parse()
                         .context("address")
                 };
-                break (field("otlp_grpc=")?, field("otlp_http=")?, field("http=")?);
+                break (
+                    field("otlp_grpc=")?,
+                    field("otlp_http=")?,
+                    field("http=")?,
+                    field("zipkin=")?,
+                );
             }
         };
         std::thread::spawn(move || for _ in lines {});
@@ -63,6 +69,7 @@ impl Server {
             otlp_grpc,
             otlp_http,
             http,
+            zipkin,
         })
     }
 

@@ -37,7 +37,8 @@ struct Args {
     /// Runs; figures are medians.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// OTLP protocol of the load generator: grpc, http-proto or http-json.
+    /// Protocol of the load generator: grpc, http-proto, http-json (OTLP) or zipkin-json
+    /// (Zipkin v2, to the Zipkin receiver).
     #[arg(long, default_value = "grpc")]
     protocol: String,
     /// Concurrent requests of the load generator.
@@ -69,6 +70,7 @@ struct Args {
 fn loadgen(args: &Args, server: &Server, extra: &[String], report: &Path) -> anyhow::Result<Value> {
     let endpoint = match args.protocol.as_str() {
         "grpc" => format!("http://{}", server.otlp_grpc),
+        "zipkin-json" | "zipkin" => format!("http://{}", server.zipkin),
         _ => format!("http://{}", server.otlp_http),
     };
     // `extra` may set its own concurrency (the overload run)

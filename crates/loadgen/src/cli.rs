@@ -16,10 +16,12 @@ use crate::topology::{MAX_SERVICES, MIN_SERVICES};
 #[command(name = "meshscope-loadgen", version, about, long_about = None)]
 pub struct Args {
     /// OTLP endpoint [default: http://127.0.0.1:4317 for grpc, http://127.0.0.1:4318 for
-    /// http-*]. HTTP requests go to <endpoint>/v1/traces.
+    /// http-*, http://127.0.0.1:9411 for zipkin-json]. HTTP requests go to
+    /// <endpoint>/v1/traces (zipkin-json: <endpoint>/api/v2/spans).
     #[arg(long)]
     pub endpoint: Option<String>,
-    /// grpc, http-proto or http-json [default: grpc, or the replayed payloads' protocol].
+    /// grpc, http-proto, http-json or zipkin-json [default: grpc, or the replayed payloads'
+    /// protocol].
     #[arg(long)]
     pub protocol: Option<Protocol>,
     /// none or gzip [default: none, or the replayed payloads' compression].

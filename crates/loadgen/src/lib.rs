@@ -2,13 +2,13 @@
 //!
 //! **Owns**: simulating the traffic of a Kubernetes service mesh as OpenTelemetry spans
 //! (topology, trace shapes, attributes, latencies, errors, ids), encoding it as OTLP
-//! export requests (protobuf and OTLP/JSON, optionally gzipped), offering it to an OTLP
-//! endpoint over gRPC or HTTP at a chosen rate and concurrency with OTLP retry semantics,
+//! export requests (protobuf and OTLP/JSON, optionally gzipped; or, for Zipkin receivers, as
+//! Zipkin v2 JSON), offering it to an OTLP endpoint over gRPC or HTTP at a chosen rate and concurrency with OTLP retry semantics,
 //! capturing request bodies to disk and replaying them, and reporting what happened.
 //!
 //! **Must not know**: anything of meshscope itself. It depends on no other meshscope crate
-//! (a test below checks its manifest) and speaks only the OTLP wire protocols, so it works
-//! against any OTLP receiver and can benchmark meshscope without sharing its code or its
+//! (a test below checks its manifest) and speaks only public wire protocols (OTLP, and Zipkin
+//! v2 JSON), so it works against any OTLP receiver and can benchmark meshscope without sharing its code or its
 //! bugs. Nothing here knows storage layouts, query APIs or server internals.
 //!
 //! # Data flow
@@ -150,6 +150,7 @@ mod stats;
 mod template;
 mod topology;
 mod transport;
+pub mod zipkin;
 
 pub use cli::{Args, parse_duration};
 pub use error::{Error, Result};

@@ -6,7 +6,9 @@
 //!   length, then the `ExportTraceServiceRequest`, gzipped when the flag is 1) — what
 //!   `h2load -d` or any raw HTTP/2 client can send with `content-type: application/grpc`;
 //! - `http-proto`: the protobuf request, gzipped with `--compression gzip`;
-//! - `http-json`: the OTLP/JSON request, gzipped with `--compression gzip`.
+//! - `http-json`: the OTLP/JSON request, gzipped with `--compression gzip`;
+//! - `zipkin-json`: a Zipkin v2 JSON array of the same spans (see [`crate::zipkin`]), gzipped
+//!   with `--compression gzip`.
 //!
 //! `manifest.json` beside the files records the protocol, compression and span count of
 //! every file, so a replay needs no flags and counts spans without decoding.
@@ -33,6 +35,8 @@ pub enum Protocol {
     HttpProto,
     /// OTLP/HTTP with `application/json`.
     HttpJson,
+    /// Zipkin v2 JSON, `POST /api/v2/spans` (not OTLP: for Zipkin receivers).
+    ZipkinJson,
 }
 
 impl Protocol {
@@ -41,6 +45,7 @@ impl Protocol {
             Protocol::Grpc => "grpc",
             Protocol::HttpProto => "http-proto",
             Protocol::HttpJson => "http-json",
+            Protocol::ZipkinJson => "zipkin-json",
         }
     }
 
@@ -55,6 +60,7 @@ impl Protocol {
     pub fn default_endpoint(self) -> &'static str {
         match self {
             Protocol::Grpc => "http://127.0.0.1:4317",
+            Protocol::ZipkinJson => "http://127.0.0.1:9411",
             _ => "http://127.0.0.1:4318",
         }
     }
@@ -73,8 +79,9 @@ impl FromStr for Protocol {
             "grpc" => Ok(Protocol::Grpc),
             "http-proto" | "http/protobuf" => Ok(Protocol::HttpProto),
             "http-json" | "http/json" => Ok(Protocol::HttpJson),
+            "zipkin-json" | "zipkin" => Ok(Protocol::ZipkinJson),
             _ => Err(format!(
-                "unknown protocol {s:?} (grpc, http-proto, http-json)"
+                "unknown protocol {s:?} (grpc, http-proto, http-json, zipkin-json)"
             )),
         }
     }
@@ -172,6 +179,16 @@ impl BodyBuilder {
                 frame_header(out, true);
                 info
             }
+            (Protocol::ZipkinJson, compression) => {
+                self.scratch.clear();
+                let info = generator.fill_batch(spans, encoding, &mut self.scratch);
+                let json = crate::zipkin::from_otlp(&self.scratch);
+                match compression {
+                    Compression::None => out.extend_from_slice(&json),
+                    Compression::Gzip => gzip_into(&json, out),
+                }
+                info
+            }
             (_, Compression::None) => generator.fill_batch(spans, encoding, out),
             (_, Compression::Gzip) => {
                 self.scratch.clear();
@@ -215,6 +232,11 @@ pub fn count_spans(protocol: Protocol, compression: Compression, body: &[u8]) ->
         msg
     };
     match protocol {
+        Protocol::ZipkinJson => {
+            let v: serde_json::Value = serde_json::from_slice(msg)
+                .map_err(|e| Error::Payload(format!("bad json: {e}")))?;
+            Ok(v.as_array().map_or(0, |a| a.len() as u64))
+        }
         Protocol::HttpJson => {
             let v: serde_json::Value = serde_json::from_slice(msg)
                 .map_err(|e| Error::Payload(format!("bad json: {e}")))?;

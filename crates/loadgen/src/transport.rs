@@ -99,12 +99,17 @@ impl Transport {
                     timeout,
                 })
             }
-            Protocol::HttpProto | Protocol::HttpJson => {
+            Protocol::HttpProto | Protocol::HttpJson | Protocol::ZipkinJson => {
+                let path = if protocol == Protocol::ZipkinJson {
+                    "/api/v2/spans"
+                } else {
+                    "/v1/traces"
+                };
                 let trimmed = endpoint.trim_end_matches('/');
-                let url = if trimmed.ends_with("/v1/traces") {
+                let url = if trimmed.ends_with(path) {
                     trimmed.to_string()
                 } else {
-                    format!("{trimmed}/v1/traces")
+                    format!("{trimmed}{path}")
                 };
                 let url = reqwest::Url::parse(&url)
                     .map_err(|e| Error::Transport(format!("bad endpoint {url:?}: {e}")))?;
@@ -115,7 +120,7 @@ impl Transport {
                     .user_agent(USER_AGENT)
                     .build()
                     .map_err(|e| Error::Transport(e.to_string()))?;
-                let content_type = if protocol == Protocol::HttpJson {
+                let content_type = if protocol != Protocol::HttpProto {
                     "application/json"
                 } else {
                     "application/x-protobuf"
