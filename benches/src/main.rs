@@ -596,9 +596,15 @@ fn markdown(r: &Value) -> String {
         "Parquet files of spans after the run",
         format!("{:.0}", f(m, &["parquet_files"])),
     );
+    // the request bodies as sent: OTLP protobuf, OTLP/JSON or Zipkin JSON, by protocol
+    let wire = match r["config"]["protocol"].as_str().unwrap_or("grpc") {
+        "http-json" => "OTLP/JSON",
+        "zipkin-json" | "zipkin" => "Zipkin v2 JSON",
+        _ => "OTLP protobuf",
+    };
     row(
         &mut out,
-        "OTLP protobuf bytes per span (wire)",
+        &format!("{wire} bytes per span (wire)"),
         format!("{:.1}", f(m, &["otlp_bytes_per_span"])),
     );
     row(
