@@ -854,3 +854,20 @@ async fn zipkin_v2_json_is_stored_like_otlp_and_bad_input_is_refused() {
     );
     server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_taken_zipkin_port_fails_the_start_and_names_the_way_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut args = args(dir.path());
+    args.zipkin_addr = Some(taken.local_addr().expect("addr").to_string());
+    let config = meshscope::Config::resolve(&args).expect("config");
+    let error = match meshscope::Server::start(config).await {
+        Ok(_) => panic!("started on a taken port"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        error.contains("binding the Zipkin listener") && error.contains("--zipkin-addr off"),
+        "{error}"
+    );
+}

@@ -267,9 +267,10 @@ impl Server {
 
         let zipkin_addr = match config.zipkin_addr {
             Some(addr) => {
-                let listener = bind(addr, "Zipkin")
-                    .await
-                    .context("--zipkin-addr moves it, --zipkin-addr off turns it off")?;
+                let listener = bind(addr, "Zipkin").await.context(
+                    "starting the Zipkin receiver (--zipkin-addr moves it, \
+                         --zipkin-addr off turns it off)",
+                )?;
                 let bound = listener.local_addr()?;
                 let zipkin = meshscope_ingest::zipkin::router(ingestor);
                 let token = shutdown.clone();
