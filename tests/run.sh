@@ -6,7 +6,8 @@
 #      (a separate `cargo clippy` would type-check every dependency a second time)
 #   3. interoperability with the Python OpenTelemetry SDK (tests/python, in a local venv; the
 #      Zipkin protobuf exporter in a second one)
-#   4. the web UI in headless Chromium (tests/ui)
+#   4. interoperability with the JavaScript OpenTelemetry SDK (tests/js, npm)
+#   5. the web UI in headless Chromium (tests/ui)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,9 @@ if [ ! -x "$zipkin_venv/bin/python" ]; then
 fi
 "$zipkin_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements-zipkin-proto.txt
 MESHSCOPE_BIN="$bin" "$zipkin_venv/bin/python" -m pytest tests/python/test_zipkin_proto.py -q -p no:cacheprovider
+
+echo "== JavaScript SDK interop (tests/js)"
+MESHSCOPE_BIN="$bin" bash tests/js/run.sh
 
 echo "== web UI (tests/ui, headless Chromium)"
 MESHSCOPE_BIN="$bin" bash tests/ui/run.sh
