@@ -871,3 +871,24 @@ async fn a_taken_zipkin_port_fails_the_start_and_names_the_way_out() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_taken_default_zipkin_port_leaves_the_receiver_off_and_the_server_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // taken by this test, or already by something else (a Zipkin server on this host)
+    let _taken = std::net::TcpListener::bind(meshscope::DEFAULT_ZIPKIN_ADDR);
+    let mut args = args(dir.path());
+    args.zipkin_addr = None;
+    let server = start_with(args).await;
+    assert_eq!(server.zipkin_addr, None);
+    // the rest of the server works
+    let (status, _, _) = post(
+        server.otlp_http_addr,
+        "application/x-protobuf",
+        None,
+        request("up", vec![span(1)]).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    server.shutdown().await.expect("shutdown");
+}

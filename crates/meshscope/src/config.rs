@@ -171,6 +171,10 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// `None`: no Zipkin receiver.
     pub zipkin_addr: Option<SocketAddr>,
+    /// Whether the Zipkin address was configured. The default one, when taken (by a Zipkin
+    /// server on the same host, say), leaves the receiver off with a warning instead of
+    /// failing the start; a configured one that is taken fails it.
+    pub zipkin_addr_configured: bool,
     pub storage: StorageConfig,
     pub limits: Limits,
     pub query: QueryConfig,
@@ -348,6 +352,7 @@ impl Config {
                     .unwrap_or(DEFAULT_ZIPKIN_ADDR),
             )
             .context("zipkin_addr")?,
+            zipkin_addr_configured: args.zipkin_addr.is_some() || file.server.zipkin_addr.is_some(),
             storage,
             limits,
             query,
@@ -555,6 +560,9 @@ mod tests {
             None
         );
         let moved = Config::merge(&ServeArgs::default(), &file).expect("config");
+        assert!(moved.zipkin_addr_configured);
+        let default = Config::merge(&ServeArgs::default(), &FileConfig::default()).expect("config");
+        assert!(!default.zipkin_addr_configured);
         assert_eq!(
             moved.zipkin_addr,
             Some("127.0.0.1:1".parse().expect("addr"))

@@ -9,5 +9,5 @@ pub mod config;
 pub mod query_cli;
 pub mod server;
 
-pub use config::{Config, ServeArgs};
+pub use config::{Config, DEFAULT_ZIPKIN_ADDR, ServeArgs};
 pub use server::Server;

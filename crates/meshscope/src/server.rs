@@ -265,12 +265,30 @@ impl Server {
                 .context("OTLP/HTTP server")
         });
 
-        let zipkin_addr = match config.zipkin_addr {
-            Some(addr) => {
-                let listener = bind(addr, "Zipkin").await.context(
-                    "starting the Zipkin receiver (--zipkin-addr moves it, \
+        let zipkin_listener = match config.zipkin_addr {
+            Some(addr) => match bind(addr, "Zipkin").await {
+                Ok(listener) => Some(listener),
+                // the default address is only a convenience: a Zipkin server already on it
+                // must not keep meshscope from starting
+                Err(e) if !config.zipkin_addr_configured => {
+                    tracing::warn!(
+                        error = %format!("{e:#}"),
+                        "the Zipkin receiver is off: its default address is taken \
+                         (--zipkin-addr moves it)"
+                    );
+                    None
+                }
+                Err(e) => {
+                    return Err(e.context(
+                        "starting the Zipkin receiver (--zipkin-addr moves it, \
                          --zipkin-addr off turns it off)",
-                )?;
+                    ));
+                }
+            },
+            None => None,
+        };
+        let zipkin_addr = match zipkin_listener {
+            Some(listener) => {
                 let bound = listener.local_addr()?;
                 let zipkin = meshscope_ingest::zipkin::router(ingestor);
                 let token = shutdown.clone();
