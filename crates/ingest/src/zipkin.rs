@@ -15,6 +15,7 @@
 //! | `tags` | string attributes |
 //! | tags `otel.status_code`, `otel.status_description`, `error` | the status (error with the message) |
 //! | tags `otel.scope.name`, `otel.scope.version` (or `otel.library.*`) | the instrumentation scope |
+//! | tags `otel.dropped_attributes_count`, `otel.dropped_events_count`, `otel.dropped_links_count` | the span's dropped counts |
 //! | `localEndpoint` address and port | `network.local.address`, `network.local.port` |
 //! | `remoteEndpoint` service, address and port | `peer.service`, `network.peer.address`, `network.peer.port` |
 //! | a `SERVER` span marked `shared` (it reuses its client's span id) | its own span id, derived from the shared one, with the client span as parent |
@@ -535,7 +536,10 @@ mod span_field {
     pub const START_TIME: u32 = 7;
     pub const END_TIME: u32 = 8;
     pub const ATTRIBUTES: u32 = 9;
+    pub const DROPPED_ATTRIBUTES_COUNT: u32 = 10;
     pub const EVENTS: u32 = 11;
+    pub const DROPPED_EVENTS_COUNT: u32 = 12;
+    pub const DROPPED_LINKS_COUNT: u32 = 14;
     pub const STATUS: u32 = 15;
 }
 
@@ -605,6 +609,18 @@ fn convert<'a>(
     let scope_name = take_either(&mut tags, "otel.scope.name", "otel.library.name");
     let scope_version = take_either(&mut tags, "otel.scope.version", "otel.library.version");
     let status = take_status(&mut tags);
+    let dropped = [
+        (
+            "otel.dropped_attributes_count",
+            span_field::DROPPED_ATTRIBUTES_COUNT,
+        ),
+        (
+            "otel.dropped_events_count",
+            span_field::DROPPED_EVENTS_COUNT,
+        ),
+        ("otel.dropped_links_count", span_field::DROPPED_LINKS_COUNT),
+    ]
+    .map(|(tag, field)| (field, take_count(&mut tags, tag)));
 
     use span_field as f;
     pb::bytes(out, f::TRACE_ID, &trace_id);
@@ -643,6 +659,9 @@ fn convert<'a>(
             None => pb::string(scratch, 2, value.as_str()),
         }
         pb::message(out, f::EVENTS, scratch);
+    }
+    for (field, count) in dropped {
+        pb::varint_field(out, field, u64::from(count));
     }
     if let Some((code, message)) = status {
         scratch.clear();
@@ -767,6 +786,20 @@ fn take_status<'a>(tags: &mut Vec<(Text<'a>, Text<'a>)>) -> Option<(StatusCode, 
             };
             (StatusCode::Error, message)
         }),
+    }
+}
+
+/// A count the exporters write as a tag (`otel.dropped_*_count`), taken out when it is one.
+fn take_count(tags: &mut Vec<(Text<'_>, Text<'_>)>, key: &str) -> u32 {
+    let Ok(i) = tags.binary_search_by(|(k, _)| k.as_str().cmp(key)) else {
+        return 0;
+    };
+    match tags[i].1.as_str().parse::<u32>() {
+        Ok(count) => {
+            tags.remove(i);
+            count
+        }
+        Err(_) => 0,
     }
 }
 
@@ -1109,6 +1142,25 @@ mod tests {
                 ("s", Some("a\nb")),
             ]
         );
+    }
+
+    #[test]
+    fn dropped_count_tags_become_the_spans_counts() {
+        let json = r#"[{"traceId": "1", "id": "1", "timestamp": 1, "tags": {
+            "otel.dropped_attributes_count": "3", "otel.dropped_events_count": "1",
+            "otel.dropped_links_count": "many", "k": "v"}}]"#;
+        let (_, span) = one(json).expect("converts");
+        assert_eq!(
+            (
+                span.dropped_attributes_count,
+                span.dropped_events_count,
+                span.dropped_links_count
+            ),
+            (3, 1, 0)
+        );
+        // a tag that is not a count stays an attribute
+        let keys: Vec<&str> = span.attributes.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(keys, ["k", "otel.dropped_links_count"]);
     }
 
     #[test]
