@@ -964,7 +964,7 @@ mod pb {
 #[cfg(test)]
 mod tests {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::any_value;
+    use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span, span, status};
 
     use super::*;
@@ -988,6 +988,19 @@ mod tests {
             .iter()
             .find(|kv| kv.key == key)
             .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+    }
+
+    /// Keys with their string values (`None` for values of other types).
+    fn texts(attributes: &[KeyValue]) -> Vec<(&str, Option<&str>)> {
+        attributes
+            .iter()
+            .map(|kv| {
+                (
+                    kv.key.as_str(),
+                    text(kv.value.as_ref().and_then(|v| v.value.as_ref())),
+                )
+            })
+            .collect()
     }
 
     fn text(value: Option<&any_value::Value>) -> Option<&str> {
@@ -1119,16 +1132,7 @@ mod tests {
                      "dup": "first", "dup": "last", "e": ""}}]"#;
         let (_, span) = one(json).expect("converts");
         assert_eq!(span.name, "say \"hi\" é");
-        let tags: Vec<(&str, Option<&str>)> = span
-            .attributes
-            .iter()
-            .map(|kv| {
-                (
-                    kv.key.as_str(),
-                    text(kv.value.as_ref().and_then(|v| v.value.as_ref())),
-                )
-            })
-            .collect();
+        let tags = texts(&span.attributes);
         assert_eq!(
             tags,
             [
@@ -1173,16 +1177,7 @@ mod tests {
         let (_, span) = one(json).expect("converts");
         let names: Vec<&str> = span.events.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["exception", "{not json", "{\"a\": 1}"]);
-        let attributes: Vec<(&str, Option<&str>)> = span.events[0]
-            .attributes
-            .iter()
-            .map(|kv| {
-                (
-                    kv.key.as_str(),
-                    text(kv.value.as_ref().and_then(|v| v.value.as_ref())),
-                )
-            })
-            .collect();
+        let attributes = texts(&span.events[0].attributes);
         assert_eq!(
             attributes,
             [("exception.type", Some("ValueError")), ("n", Some("3"))]
