@@ -352,6 +352,88 @@ async fn the_graph_and_red_match_a_known_topology_live_stored_and_after_restarts
         "{ops:?}"
     );
 
+    // Jaeger's metrics API (Jaeger UI's Monitor tab) over the same minutes
+    let jaeger_range = format!(
+        "endTs={}&lookback={}&step=60000",
+        end / MS,
+        (end - start) / MS
+    );
+    let family = |metric: &str, extra: &str| {
+        let url = format!("{http}/api/metrics/{metric}?service=checkout&{jaeger_range}{extra}");
+        let client = client.clone();
+        async move { get_json(&client, &url).await }
+    };
+    let points_of = |family: &J| -> Vec<f64> {
+        family["metrics"][0]["metricPoints"]
+            .as_array()
+            .expect("metricPoints")
+            .iter()
+            .map(|p| p["gaugeValue"]["doubleValue"].as_f64().expect("value"))
+            .collect()
+    };
+    let calls = family("calls", "").await;
+    assert_eq!(calls["name"], "service_call_rate", "{calls}");
+    assert_eq!(
+        calls["metrics"][0]["labels"][0],
+        json!({"name": "service_name", "value": "checkout"})
+    );
+    let rates = points_of(&calls);
+    assert_eq!(rates.len(), 3, "every minute of the range: {calls}");
+    let counted: f64 = rates.iter().map(|r| r * 60.0).sum();
+    assert!((counted - REQUESTS as f64).abs() < 1e-6, "{calls}");
+    let errors = family("errors", "").await;
+    assert_eq!(errors["name"], "service_error_rate");
+    let expected = REQUESTS.div_ceil(5) as f64 / REQUESTS as f64;
+    assert_eq!(
+        points_of(&errors).len(),
+        1,
+        "only minutes with calls: {errors}"
+    );
+    assert!((points_of(&errors)[0] - expected).abs() < 1e-9, "{errors}");
+    let latencies = family("latencies", "&quantile=0.95").await;
+    assert_eq!(latencies["name"], "service_latencies");
+    let p95 = busy[0]["p95Ms"].as_f64().expect("p95Ms");
+    assert_eq!(points_of(&latencies).len(), 1, "{latencies}");
+    assert!(
+        (points_of(&latencies)[0] - p95).abs() < 0.001,
+        "{latencies} against {p95}"
+    );
+    let by_operation = family("calls", "&groupByOperation=true").await;
+    assert_eq!(by_operation["name"], "service_operation_call_rate");
+    let operations: Vec<&J> = by_operation["metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .map(|m| &m["labels"][1]["value"])
+        .collect();
+    assert!(operations.contains(&&json!("PlaceOrder")), "{by_operation}");
+    let min_step = get_json(&client, &format!("{http}/api/metrics/minstep")).await;
+    assert_eq!(min_step["data"], json!(60_000));
+    for (bad, message) in [
+        (
+            format!("{http}/api/metrics/calls?{jaeger_range}"),
+            "service name",
+        ),
+        (
+            format!("{http}/api/metrics/latencies?service=checkout&{jaeger_range}"),
+            "quantile",
+        ),
+        (
+            format!("{http}/api/metrics/latencies?service=checkout&quantile=2&{jaeger_range}"),
+            "quantile",
+        ),
+        (
+            format!("{http}/api/metrics/calls?service=checkout&spanKind=sideways"),
+            "span kind",
+        ),
+    ] {
+        let response = client.get(&bad).send().await.expect("get");
+        assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST, "{bad}");
+        let body: J = serde_json::from_slice(&response.bytes().await.expect("body")).expect("json");
+        let msg = body["errors"][0]["msg"].as_str().unwrap_or_default();
+        assert!(msg.contains(message), "{bad}: {body}");
+    }
+
     // Jaeger's dependencies (endTs and lookback in ms)
     let jaeger = get_json(
         &client,

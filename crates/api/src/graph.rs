@@ -1,6 +1,8 @@
-//! The service graph and RED endpoints: `GET /api/v1/dependencies`, `GET /api/v1/red` and
-//! Jaeger's `GET /api/dependencies`. They read the per-minute aggregates (and hourly rollups)
-//! of `meshscope-graph` through an [`AggregateSource`], never raw spans.
+//! The service graph and RED endpoints: `GET /api/v1/dependencies`, `GET /api/v1/red`,
+//! Jaeger's `GET /api/dependencies` and Jaeger's metrics API (`GET /api/metrics/calls`,
+//! `/errors`, `/latencies`, `/minstep`: the Monitor tab of Jaeger UI). They read the
+//! per-minute aggregates (and hourly rollups) of `meshscope-graph` through an
+//! [`AggregateSource`], never raw spans.
 
 use std::sync::Arc;
 
@@ -60,6 +62,10 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/api/v1/dependencies", get(dependencies))
         .route("/api/v1/red", get(red))
         .route("/api/dependencies", get(jaeger_deps))
+        .route("/api/metrics/calls", get(jaeger_calls))
+        .route("/api/metrics/errors", get(jaeger_errors))
+        .route("/api/metrics/latencies", get(jaeger_latencies))
+        .route("/api/metrics/minstep", get(jaeger_min_step))
 }
 
 impl From<meshscope_graph::Error> for ApiError {
@@ -274,6 +280,7 @@ async fn red(State(state): State<ApiState>, params: Params) -> ApiResult<Json<Re
             operation: params.get("operation"),
             kind,
             group_by,
+            quantile: None,
         },
     )?;
     Ok(Json(RedSeriesJson {
@@ -343,4 +350,236 @@ async fn jaeger_deps(State(state): State<ApiState>, params: Params) -> Response 
     }
     .await;
     result.map_err(ApiError::jaeger).into_response()
+}
+
+/// One of the RED metrics of Jaeger's metrics API.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum JaegerMetric {
+    Calls,
+    Errors,
+    Latencies,
+}
+
+async fn jaeger_calls(State(state): State<ApiState>, params: Params) -> Response {
+    jaeger_metrics(state, params, JaegerMetric::Calls).await
+}
+
+async fn jaeger_errors(State(state): State<ApiState>, params: Params) -> Response {
+    jaeger_metrics(state, params, JaegerMetric::Errors).await
+}
+
+async fn jaeger_latencies(State(state): State<ApiState>, params: Params) -> Response {
+    jaeger_metrics(state, params, JaegerMetric::Latencies).await
+}
+
+/// `GET /api/metrics/minstep`: the finest step in milliseconds, a minute (the aggregates'
+/// resolution).
+async fn jaeger_min_step() -> Response {
+    Json(Envelope::new(MINUTE_NS / 1_000_000, 0)).into_response()
+}
+
+/// A metric family as Jaeger's metrics API answers it (`jaeger.api_v2.metrics.MetricFamily`
+/// in protobuf JSON).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricFamily {
+    name: String,
+    r#type: &'static str,
+    help: String,
+    metrics: Vec<Metric>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Metric {
+    labels: Vec<Label>,
+    metric_points: Vec<MetricPoint>,
+}
+
+#[derive(Debug, Serialize)]
+struct Label {
+    name: &'static str,
+    value: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricPoint {
+    gauge_value: GaugeValue,
+    /// RFC 3339, UTC.
+    timestamp: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GaugeValue {
+    double_value: f64,
+}
+
+/// A positive whole number of milliseconds (Jaeger's durations and times), in nanoseconds.
+fn jaeger_ms(params: &Params, name: &str, default_ms: i64) -> ApiResult<i64> {
+    let ms = match params.get(name) {
+        None => default_ms,
+        Some(text) => text
+            .trim()
+            .parse::<i64>()
+            .map_err(|e| ApiError::bad_request(format!("unable to parse param '{name}': {e}")))?,
+    };
+    if ms <= 0 {
+        return Err(ApiError::bad_request(format!(
+            "param '{name}' must be a positive number of milliseconds"
+        )));
+    }
+    Ok(ms.saturating_mul(1_000_000))
+}
+
+/// Jaeger's metrics API over the RED aggregates: `service` (one or more), `groupByOperation`,
+/// `spanKind` (one; `server` by default), `endTs`, `lookback` (1 h by default) and `step`
+/// (rounded up to whole minutes, the aggregates' resolution) in milliseconds, and `quantile`
+/// for latencies. Rates are per second over each step (`ratePer` is checked and otherwise not
+/// used); error rates and latencies have points only for steps with calls.
+async fn jaeger_metrics(state: ApiState, params: Params, metric: JaegerMetric) -> Response {
+    let result = async {
+        let services: Vec<&str> = params.all("service").filter(|s| !s.is_empty()).collect();
+        if services.is_empty() {
+            return Err(ApiError::bad_request(
+                "please provide at least one service name",
+            ));
+        }
+        let group_by_operation = match params.get("groupByOperation") {
+            None => false,
+            Some(text) => text.trim().parse::<bool>().map_err(|e| {
+                ApiError::bad_request(format!("unable to parse param 'groupByOperation': {e}"))
+            })?,
+        };
+        let kinds: Vec<&str> = params.all("spanKind").collect();
+        let kind = match kinds.as_slice() {
+            [] => SpanKind::Server,
+            [k] => SpanKind::parse(k).ok_or_else(|| {
+                ApiError::bad_request(format!("unsupported span kind: {k:?}"))
+            })?,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "one spanKind at a time: RED is counted per span kind",
+                ));
+            }
+        };
+        let end = match params.get("endTs") {
+            Some(_) => jaeger_ms(&params, "endTs", 0)?,
+            None => now_ns(),
+        };
+        let lookback = jaeger_ms(&params, "lookback", 3_600_000)?;
+        let step = jaeger_ms(&params, "step", 60_000)?;
+        // whole minutes (positive, so the division rounds up)
+        let step_ns = ((step - 1) / MINUTE_NS + 1).saturating_mul(MINUTE_NS);
+        jaeger_ms(&params, "ratePer", 600_000)?;
+        let quantile = match metric {
+            JaegerMetric::Latencies => {
+                let text = params.get("quantile").ok_or_else(|| {
+                    ApiError::bad_request("please provide a quantile between 0 and 1")
+                })?;
+                Some(text.trim().parse::<f64>().map_err(|e| {
+                    ApiError::bad_request(format!("unable to parse param 'quantile': {e}"))
+                })?)
+            }
+            _ => None,
+        };
+        let range = TimeRange::new(end.saturating_sub(lookback), end)?;
+        let loaded = load(&state, range).await?;
+        let aggregates = loaded.as_aggregates();
+        let mut metrics = Vec::new();
+        for service in services {
+            let series = red_series(
+                &aggregates,
+                &RedQuery {
+                    range,
+                    step_ns,
+                    service: Some(service),
+                    operation: None,
+                    kind: Some(kind),
+                    group_by: if group_by_operation {
+                        RedGroupBy::Operation
+                    } else {
+                        RedGroupBy::Service
+                    },
+                    quantile,
+                },
+            )?;
+            for s in series {
+                let mut labels = vec![Label {
+                    name: "service_name",
+                    value: s.service,
+                }];
+                if let Some(operation) = s.operation {
+                    labels.push(Label {
+                        name: "operation",
+                        value: operation,
+                    });
+                }
+                let metric_points = s
+                    .points
+                    .iter()
+                    .filter_map(|p| {
+                        let value = match metric {
+                            JaegerMetric::Calls => Some(p.red.rate),
+                            JaegerMetric::Errors => (p.red.calls > 0).then_some(p.red.error_rate),
+                            JaegerMetric::Latencies => p.quantile_ns.map(|ns| ns / 1e6),
+                        }?;
+                        Some(MetricPoint {
+                            gauge_value: GaugeValue {
+                                double_value: value,
+                            },
+                            timestamp: rfc3339(p.start_ns),
+                        })
+                    })
+                    .collect();
+                metrics.push(Metric {
+                    labels,
+                    metric_points,
+                });
+            }
+        }
+        let grouping = if group_by_operation {
+            "service_operation"
+        } else {
+            "service"
+        };
+        let by = if group_by_operation {
+            "service & operation"
+        } else {
+            "service"
+        };
+        let (name, help) = match metric {
+            JaegerMetric::Calls => (
+                format!("{grouping}_call_rate"),
+                format!("calls/sec, grouped by {by}"),
+            ),
+            JaegerMetric::Errors => (
+                format!("{grouping}_error_rate"),
+                format!("error rate, computed as a fraction of errors/sec over calls/sec, grouped by {by}"),
+            ),
+            JaegerMetric::Latencies => (
+                format!("{grouping}_latencies"),
+                format!(
+                    "{}th quantile latency, grouped by {by}",
+                    quantile.unwrap_or_default() * 100.0
+                ),
+            ),
+        };
+        Ok::<_, ApiError>(Json(MetricFamily {
+            name,
+            r#type: "GAUGE",
+            help,
+            metrics,
+        }))
+    }
+    .await;
+    result.map_err(ApiError::jaeger).into_response()
+}
+
+/// Nanoseconds since the epoch as RFC 3339 in UTC, to the second.
+fn rfc3339(ns: i64) -> String {
+    arrow::temporal_conversions::timestamp_ns_to_datetime(ns)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
 }

@@ -420,6 +420,7 @@ fn query_benches(
         operation: None,
         kind: None,
         group_by: RedGroupBy::Service,
+        quantile: None,
     };
     group.bench_function(format!("red_one_service_step_{}m", fine / MINUTE_NS), |b| {
         b.iter(|| black_box(red_series(aggregates, &red).unwrap()))

@@ -33,6 +33,9 @@ pub struct RedQuery<'a> {
     /// else all its spans; per-operation series are split by kind.
     pub kind: Option<SpanKind>,
     pub group_by: RedGroupBy,
+    /// A duration quantile (0 < q ≤ 1) to compute for every point besides p50, p95 and p99
+    /// (Jaeger's metrics API asks for any).
+    pub quantile: Option<f64>,
 }
 
 /// A series: every step of the range, in order, also those without calls.
@@ -52,6 +55,9 @@ pub struct RedSeries {
 pub struct RedPoint {
     pub start_ns: i64,
     pub red: Red,
+    /// The duration at [`RedQuery::quantile`] in nanoseconds; `None` without calls or without
+    /// a quantile asked.
+    pub quantile_ns: Option<f64>,
 }
 
 struct RowRef {
@@ -67,6 +73,11 @@ struct RowRef {
 pub fn red_series(aggregates: &Aggregates<'_>, query: &RedQuery<'_>) -> Result<Vec<RedSeries>> {
     let range = query.range;
     range.check()?;
+    if let Some(q) = query.quantile.filter(|q| !(*q > 0.0 && *q <= 1.0)) {
+        return Err(Error::InvalidQuery(format!(
+            "quantile must be above 0 and at most 1, got {q}"
+        )));
+    }
     if query.step_ns < MINUTE_NS {
         return Err(Error::InvalidQuery(format!(
             "step must be at least one minute, got {} ns",
@@ -178,6 +189,7 @@ pub fn red_series(aggregates: &Aggregates<'_>, query: &RedQuery<'_>) -> Result<V
             points.push(RedPoint {
                 start_ns,
                 red: acc.red(width as f64 / 1e9),
+                quantile_ns: query.quantile.and_then(|q| acc.sketch.quantile(q)),
             });
         }
         out.push(RedSeries {

@@ -1042,6 +1042,7 @@ fn percentiles_over_many_minutes_are_within_the_sketch_error() {
             operation: None,
             kind: None,
             group_by: RedGroupBy::Service,
+            quantile: None,
         };
         let series = red_series(&aggs(&batches, &[]), &query).unwrap();
         assert_eq!(series[0].points.len(), 1);
@@ -1083,6 +1084,7 @@ fn red_series_per_service_and_operation_with_a_step() {
         operation: None,
         kind: None,
         group_by: RedGroupBy::Service,
+        quantile: None,
     };
     let series = red_series(&aggs(&metrics, &[]), &query).unwrap();
     assert_eq!(series.len(), 1);
@@ -1095,6 +1097,35 @@ fn red_series_per_service_and_operation_with_a_step() {
     assert!((series[0].points[0].red.error_rate - 0.1).abs() < 1e-9);
     assert_eq!(series[0].points[2].red.p50_ns, None);
     assert_eq!(series[0].points[1].start_ns, BASE + MINUTE_NS);
+    // any quantile on request: the same sketch as the fixed ones
+    let with_quantiles = |q| {
+        let asked = RedQuery {
+            quantile: Some(q),
+            ..query
+        };
+        red_series(&aggs(&metrics, &[]), &asked).unwrap()[0]
+            .points
+            .clone()
+    };
+    for point in with_quantiles(0.95) {
+        assert_eq!(point.quantile_ns, point.red.p95_ns);
+    }
+    let p75: Vec<Option<f64>> = with_quantiles(0.75).iter().map(|p| p.quantile_ns).collect();
+    assert!(
+        p75[0].is_some_and(|v| v >= series[0].points[0].red.p50_ns.unwrap()
+            && v <= series[0].points[0].red.p95_ns.unwrap())
+    );
+    assert_eq!(p75[2], None);
+    for bad in [0.0, -0.5, 1.5, f64::NAN] {
+        let asked = RedQuery {
+            quantile: Some(bad),
+            ..query
+        };
+        assert!(matches!(
+            red_series(&aggs(&metrics, &[]), &asked),
+            Err(crate::Error::InvalidQuery(_))
+        ));
+    }
 
     // per operation, every service
     let by_op = RedQuery {
@@ -1245,6 +1276,7 @@ fn hourly_rollups_answer_like_the_minutes_they_merge() {
                     operation: None,
                     kind: None,
                     group_by,
+                    quantile: None,
                 };
                 assert_eq!(
                     red_series(&with_rollups, &q).unwrap(),
