@@ -317,25 +317,7 @@ struct JaegerDependency {
 /// Jaeger's `GET /api/dependencies?endTs=&lookback=` (milliseconds; Jaeger UI and Grafana).
 async fn jaeger_deps(State(state): State<ApiState>, params: Params) -> Response {
     let result = async {
-        let end = match params.get("endTs") {
-            Some(text) => parse_epoch_us_or_ms(text).map_err(|e| {
-                ApiError::bad_request(format!("unable to parse param 'endTs': {e}"))
-            })?,
-            None => now_ns(),
-        };
-        let lookback = match params.get("lookback") {
-            Some(text) => match text.trim().parse::<i64>() {
-                Ok(ms) => ms.saturating_mul(1_000_000),
-                Err(_) => parse_duration_ns(text).map_err(|e| {
-                    ApiError::bad_request(format!("unable to parse param 'lookback': {e}"))
-                })?,
-            },
-            None => JAEGER_DEFAULT_LOOKBACK_NS,
-        };
-        if lookback <= 0 {
-            return Err(ApiError::bad_request("'lookback' must be positive"));
-        }
-        let range = TimeRange::new(end.saturating_sub(lookback), end)?;
+        let range = jaeger_range(&params, JAEGER_DEFAULT_LOOKBACK_NS)?;
         let loaded = load(&state, range).await?;
         let deps: Vec<JaegerDependency> = jaeger_dependencies(&loaded.as_aggregates(), range)?
             .into_iter()
@@ -350,6 +332,29 @@ async fn jaeger_deps(State(state): State<ApiState>, params: Params) -> Response 
     }
     .await;
     result.map_err(ApiError::jaeger).into_response()
+}
+
+/// Jaeger's `endTs` (ms or µs since the epoch; now by default) and `lookback` (ms, or a
+/// duration such as `1h`) as a range.
+fn jaeger_range(params: &Params, default_lookback_ns: i64) -> ApiResult<TimeRange> {
+    let end = match params.get("endTs") {
+        Some(text) => parse_epoch_us_or_ms(text)
+            .map_err(|e| ApiError::bad_request(format!("unable to parse param 'endTs': {e}")))?,
+        None => now_ns(),
+    };
+    let lookback = match params.get("lookback") {
+        Some(text) => match text.trim().parse::<i64>() {
+            Ok(ms) => ms.saturating_mul(1_000_000),
+            Err(_) => parse_duration_ns(text).map_err(|e| {
+                ApiError::bad_request(format!("unable to parse param 'lookback': {e}"))
+            })?,
+        },
+        None => default_lookback_ns,
+    };
+    if lookback <= 0 {
+        return Err(ApiError::bad_request("'lookback' must be positive"));
+    }
+    Ok(TimeRange::new(end.saturating_sub(lookback), end)?)
 }
 
 /// One of the RED metrics of Jaeger's metrics API.
@@ -434,8 +439,9 @@ fn jaeger_ms(params: &Params, name: &str, default_ms: i64) -> ApiResult<i64> {
 }
 
 /// Jaeger's metrics API over the RED aggregates: `service` (one or more), `groupByOperation`,
-/// `spanKind` (one; `server` by default), `endTs`, `lookback` (1 h by default) and `step`
-/// (rounded up to whole minutes, the aggregates' resolution) in milliseconds, and `quantile`
+/// `spanKind` (one; `server` by default), `endTs` and `lookback` (1 h by default) as for
+/// `/api/dependencies`, `step` in milliseconds (rounded up to whole minutes, the aggregates'
+/// resolution), and `quantile`
 /// for latencies. Rates are per second over each step (`ratePer` is checked and otherwise not
 /// used); error rates and latencies have points only for steps with calls.
 async fn jaeger_metrics(state: ApiState, params: Params, metric: JaegerMetric) -> Response {
@@ -464,11 +470,6 @@ async fn jaeger_metrics(state: ApiState, params: Params, metric: JaegerMetric) -
                 ));
             }
         };
-        let end = match params.get("endTs") {
-            Some(_) => jaeger_ms(&params, "endTs", 0)?,
-            None => now_ns(),
-        };
-        let lookback = jaeger_ms(&params, "lookback", 3_600_000)?;
         let step = jaeger_ms(&params, "step", 60_000)?;
         // whole minutes (positive, so the division rounds up)
         let step_ns = ((step - 1) / MINUTE_NS + 1).saturating_mul(MINUTE_NS);
@@ -484,7 +485,7 @@ async fn jaeger_metrics(state: ApiState, params: Params, metric: JaegerMetric) -
             }
             _ => None,
         };
-        let range = TimeRange::new(end.saturating_sub(lookback), end)?;
+        let range = jaeger_range(&params, DEFAULT_LOOKBACK_NS)?;
         let loaded = load(&state, range).await?;
         let aggregates = loaded.as_aggregates();
         let mut metrics = Vec::new();

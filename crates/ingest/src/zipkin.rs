@@ -904,9 +904,9 @@ mod pb {
         }
     }
 
-    /// A `KeyValue { key, value: AnyValue { string_value } }`.
-    pub(super) fn string_attribute(out: &mut Vec<u8>, field: u32, key_text: &str, value: &str) {
-        let any = 1 + varint_len(value.len() as u64) + value.len();
+    /// The start of a `KeyValue { key, value: AnyValue }` whose `AnyValue` takes `any` bytes,
+    /// up to where the `AnyValue`'s one field is written.
+    fn key_value(out: &mut Vec<u8>, field: u32, key_text: &str, any: usize) {
         key(out, field, LEN);
         varint(
             out,
@@ -915,6 +915,16 @@ mod pb {
         string(out, 1, key_text); // KeyValue.key
         key(out, 2, LEN); // KeyValue.value
         varint(out, any as u64);
+    }
+
+    /// A `KeyValue { key, value: AnyValue { string_value } }`.
+    pub(super) fn string_attribute(out: &mut Vec<u8>, field: u32, key_text: &str, value: &str) {
+        key_value(
+            out,
+            field,
+            key_text,
+            1 + varint_len(value.len() as u64) + value.len(),
+        );
         key(out, 1, LEN); // AnyValue.string_value
         varint(out, value.len() as u64);
         out.extend_from_slice(value.as_bytes());
@@ -924,15 +934,7 @@ mod pb {
     pub(super) fn int_attribute(out: &mut Vec<u8>, field: u32, key_text: &str, value: i64) {
         // two's complement, as protobuf writes a negative int64
         let v = value as u64;
-        let any = 1 + varint_len(v);
-        key(out, field, LEN);
-        varint(
-            out,
-            (string_len(key_text) + 1 + varint_len(any as u64) + any) as u64,
-        );
-        string(out, 1, key_text);
-        key(out, 2, LEN);
-        varint(out, any as u64);
+        key_value(out, field, key_text, 1 + varint_len(v));
         key(out, 3, VARINT); // AnyValue.int_value
         varint(out, v);
     }
